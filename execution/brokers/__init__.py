@@ -1,0 +1,1 @@
+"""Brokers behind one interface (:mod:`execution.brokers.base`): paper and IBKR."""

@@ -1,0 +1,78 @@
+"""Position sizing, shared by the backtester (compiled) and live order intents.
+
+Two methods: a fixed fraction of equity per position, or a fixed fraction of equity
+risked over the distance to the stop. Whole shares unless fractional is allowed.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import ROUND_DOWN, Decimal
+
+from numba import njit
+
+SIZING_FIXED_FRACTION = 0
+SIZING_FIXED_RISK = 1
+SIZING_METHODS = {"fixed_fraction": SIZING_FIXED_FRACTION, "fixed_risk": SIZING_FIXED_RISK}
+
+
+@njit(cache=True)
+def position_size(
+    method: int,
+    equity: float,
+    cash: float,
+    price: float,
+    stop_distance: float,
+    fraction: float,
+    risk_fraction: float,
+    fractional: bool,
+) -> float:
+    """Shares to buy (or sell short) at ``price``; never more than ``cash`` buys.
+
+    Fixed risk without a stop (distance <= 0) falls back to the fixed fraction.
+    """
+    if price <= 0.0 or equity <= 0.0:
+        return 0.0
+    if method == SIZING_FIXED_RISK and stop_distance > 0.0:
+        quantity = equity * risk_fraction / stop_distance
+    else:
+        quantity = equity * fraction / price
+    affordable = cash / price
+    if quantity > affordable:
+        quantity = affordable
+    if quantity < 0.0:
+        return 0.0
+    if not fractional:
+        return math.floor(quantity + 1e-9)
+    return math.floor(quantity * 10000.0 + 1e-9) / 10000.0
+
+
+def position_size_decimal(
+    method: str,
+    equity: Decimal,
+    cash: Decimal,
+    price: Decimal,
+    stop_distance: Decimal | None,
+    fraction: Decimal,
+    risk_fraction: Decimal,
+    fractional: bool,
+) -> Decimal:
+    """:func:`position_size` for live order intents, as a Decimal quantity."""
+    try:
+        code = SIZING_METHODS[method]
+    except KeyError:
+        raise ValueError(
+            f"sizing method must be one of {', '.join(SIZING_METHODS)}, got {method!r}"
+        ) from None
+    quantity = position_size(
+        code,
+        float(equity),
+        float(cash),
+        float(price),
+        float(stop_distance or 0),
+        float(fraction),
+        float(risk_fraction),
+        fractional,
+    )
+    step = Decimal("0.0001") if fractional else Decimal("1")
+    return Decimal(repr(quantity)).quantize(step, rounding=ROUND_DOWN)

@@ -1,0 +1,1 @@
+"""Built-in strategies; every module here is scanned by the registry."""
