@@ -11,6 +11,8 @@ from decimal import ROUND_DOWN, Decimal
 
 from numba import njit
 
+from execution.costs import CostModel, commission_for
+
 SIZING_FIXED_FRACTION = 0
 SIZING_FIXED_RISK = 1
 SIZING_METHODS = {"fixed_fraction": SIZING_FIXED_FRACTION, "fixed_risk": SIZING_FIXED_RISK}
@@ -45,6 +47,47 @@ def position_size(
     if not fractional:
         return math.floor(quantity + 1e-9)
     return math.floor(quantity * 10000.0 + 1e-9) / 10000.0
+
+
+@njit(cache=True)
+def fit_to_cash(
+    quantity: float,
+    price: float,
+    cash: float,
+    model: int,
+    per_share: float,
+    minimum: float,
+    maximum_pct: float,
+    percent: float,
+    fractional: bool,
+) -> float:
+    """``quantity`` cut (never raised) so that ``quantity * price`` plus its commission fits
+    in ``cash``: the buying-power rule applied when a market order fills at a price the
+    sizing could not know (the next bar's open). Returns 0 when not even one unit fits."""
+    if quantity <= 0.0 or price <= 0.0 or cash <= 0.0:
+        return 0.0
+    step = 0.0001 if fractional else 1.0
+    fee = commission_for(quantity, price, model, per_share, minimum, maximum_pct, percent)
+    if quantity * price + fee <= cash:
+        return quantity
+    # Largest step multiple whose cost fits; the commission only shrinks with the quantity,
+    # so start from the cash left after this quantity's fee and walk down a few steps.
+    quantity = math.floor((cash - fee) / price / step + 1e-9) * step
+    while quantity > 0.0:
+        fee = commission_for(quantity, price, model, per_share, minimum, maximum_pct, percent)
+        if quantity * price + fee <= cash:
+            return quantity
+        quantity = math.floor(quantity / step - 1.0 + 1e-9) * step
+    return 0.0
+
+
+def fit_to_cash_decimal(
+    quantity: Decimal, price: Decimal, cash: Decimal, costs: CostModel, fractional: bool
+) -> Decimal:
+    """:func:`fit_to_cash` for the paper broker, as a Decimal quantity."""
+    fitted = fit_to_cash(float(quantity), float(price), float(cash), *costs.as_args(), fractional)
+    step = Decimal("0.0001") if fractional else Decimal("1")
+    return Decimal(repr(fitted)).quantize(step, rounding=ROUND_DOWN)
 
 
 def position_size_decimal(

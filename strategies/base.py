@@ -126,9 +126,16 @@ class SignalFrame:
                 "exit_long": self.exit_long.fillna(False).astype(bool),
                 "entry_short": self.entry_short.fillna(False).astype(bool),
                 "exit_short": self.exit_short.fillna(False).astype(bool),
-                "reason": self.reasons.fillna("").astype(str),
+                "reason": _clean_reasons(self.reasons),
             }
         )
+
+
+def _clean_reasons(reasons: pd.Series) -> pd.Series:
+    """Reasons as strings, "" where there is none (cheap when reason_where built them)."""
+    if "reason_rows" in reasons.attrs and reasons.dtype == object:
+        return reasons
+    return reasons.fillna("").astype(str)
 
 
 class Strategy(ABC):
@@ -234,17 +241,55 @@ def crossed_below(a: pd.Series, b: pd.Series) -> pd.Series:
 def reason_where(mask: pd.Series, template: str, **columns: pd.Series) -> pd.Series:
     """A Series with ``template`` formatted from ``columns`` on rows where ``mask`` is True.
 
-    Only the (few) signal rows are formatted, so this stays fast on long histories.
+    Only the (few) signal rows are formatted, so this stays fast on long histories; their
+    positions are kept in ``attrs["reason_rows"]`` so that :func:`join_reasons` and
+    :meth:`SignalFrame.to_frame` need not scan a million empty strings again.
     """
-    out = pd.Series("", index=mask.index, dtype=object)
     rows = np.flatnonzero(mask.to_numpy(dtype=bool, na_value=False))
+    out = np.full(len(mask), "", dtype=object)
     if len(rows):
-        values = {k: v.to_numpy()[rows] for k, v in columns.items()}
-        out.iloc[rows] = [template.format(**{k: v[i] for k, v in values.items()}) for i in range(len(rows))]
-    return out
+        names = list(columns)
+        picked = [columns[k].to_numpy()[rows].tolist() for k in names]
+        out[rows] = [
+            template.format(**dict(zip(names, vals, strict=True))) for vals in zip(*picked, strict=True)
+        ]
+    series = pd.Series(out, index=mask.index, dtype=object)
+    series.attrs["reason_rows"] = rows
+    return series
+
+
+def _reason_rows(reason: pd.Series) -> np.ndarray:
+    """Positions of the non-empty reasons (from ``attrs`` when reason_where built it)."""
+    rows = reason.attrs.get("reason_rows")
+    if rows is not None:
+        return rows
+    values = reason.to_numpy(dtype=object)
+    return np.flatnonzero(pd.notna(values) & (values != ""))
 
 
 def join_reasons(*reasons: pd.Series) -> pd.Series:
-    """Combine reason Series row by row, skipping empty strings."""
-    frame = pd.concat(reasons, axis=1).fillna("")
-    return frame.apply(lambda row: "; ".join(r for r in row if r), axis=1)
+    """Combine reason Series row by row with "; ", skipping empty strings.
+
+    Only rows that carry at least one reason are joined, so this stays fast on long
+    histories (a million bars have a few thousand signal rows).
+    """
+    if not reasons:
+        raise ValueError("join_reasons needs at least one Series")
+    index = reasons[0].index
+    out = np.full(len(index), "", dtype=object)
+    taken = np.zeros(len(index), dtype=bool)
+    for reason in reasons:
+        values = reason.to_numpy(dtype=object)
+        rows = _reason_rows(reason)
+        if not len(rows):
+            continue
+        # Signals of different kinds rarely share a bar: assign those rows, join the rest.
+        clash = taken[rows]
+        fresh = rows[~clash]
+        out[fresh] = values[fresh]
+        for i in rows[clash]:
+            out[i] = f"{out[i]}; {values[i]}"
+        taken[rows] = True
+    series = pd.Series(out, index=index, dtype=object)
+    series.attrs["reason_rows"] = np.flatnonzero(taken)
+    return series

@@ -1,0 +1,259 @@
+"""Backtest settings: cash, costs, sizing, stops, position limit and protections.
+
+One frozen object that both the backtester and the live engine can build from a
+:class:`strategies.models.Strategy` row (:meth:`BacktestSettings.from_strategy`), so that
+both read the same risk settings the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from django.conf import settings as django_settings
+
+from execution.costs import COMMISSION_MODELS, CostModel
+from execution.sizing import SIZING_METHODS
+
+if TYPE_CHECKING:  # pragma: no cover
+    from strategies.models import Strategy as StrategyModel
+
+STOP_TYPES = {"none": 0, "percent": 1, "atr": 2}
+TARGET_TYPES = {"none": 0, "percent": 1, "atr": 2, "r_multiple": 3}
+
+# Keys of Strategy.risk_settings that the backtester reads (others belong to live risk checks).
+RISK_SETTING_KEYS = {
+    "initial_cash": float,
+    "commission": str,
+    "commission_per_share": float,
+    "commission_minimum": float,
+    "commission_maximum_pct": float,
+    "commission_percent": float,
+    "slippage_bps": float,
+    "atr_length": int,
+    "cooldown_bars": int,
+    "stoploss_guard_limit": int,
+    "stoploss_guard_window": int,
+    "stoploss_guard_pause": int,
+    "max_drawdown": float,
+    "max_drawdown_window": int,
+    "max_drawdown_pause": int,
+}
+
+
+class SettingsError(ValueError):
+    """Invalid backtest settings; ``errors`` maps each bad field to its message."""
+
+    def __init__(self, errors: dict[str, str]):
+        self.errors = errors
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+
+
+def _default_cash() -> float:
+    return float(getattr(django_settings, "PAPER_STARTING_CASH", 100000))
+
+
+@dataclass(frozen=True)
+class BacktestSettings:
+    """Everything besides the strategy and the bars that decides a backtest's trades.
+
+    Percent values (``stop_value`` and ``target_value`` with type ``percent``) are in
+    percent: 2.0 means 2 %. Fractions (``position_fraction``, ``risk_per_trade``,
+    ``max_drawdown``) are fractions: 0.1 means 10 %. Windows and pauses are in bars.
+    """
+
+    initial_cash: float = field(default_factory=_default_cash)
+    costs: CostModel = field(default_factory=CostModel)
+    sizing_method: str = "fixed_fraction"
+    position_fraction: float = 0.10
+    risk_per_trade: float = 0.01
+    fractional_shares: bool = False
+    stop_type: str = "none"
+    stop_value: float = 0.0
+    target_type: str = "none"
+    target_value: float = 0.0
+    atr_length: int = 14
+    max_open_positions: int = 5
+    allow_short: bool = False
+    cooldown_bars: int = 0
+    stoploss_guard_limit: int = 0
+    stoploss_guard_window: int = 0
+    stoploss_guard_pause: int = 0
+    max_drawdown: float = 0.0
+    max_drawdown_window: int = 0
+    max_drawdown_pause: int = 0
+
+    def __post_init__(self):
+        errors = self.errors()
+        if errors:
+            raise SettingsError(errors)
+
+    def errors(self) -> dict[str, str]:
+        """Field -> message for every invalid value (empty when all are valid)."""
+        e: dict[str, str] = {}
+        if not self.initial_cash > 0:
+            e["initial_cash"] = f"must be positive, got {self.initial_cash}"
+        if self.sizing_method not in SIZING_METHODS:
+            e["sizing_method"] = f"must be one of {', '.join(SIZING_METHODS)}, got {self.sizing_method!r}"
+        for name in ("position_fraction", "risk_per_trade"):
+            value = getattr(self, name)
+            if not 0 < value <= 1:
+                e[name] = f"must be a fraction in (0, 1], got {value}"
+        if self.stop_type not in STOP_TYPES:
+            e["stop_type"] = f"must be one of {', '.join(STOP_TYPES)}, got {self.stop_type!r}"
+        if self.target_type not in TARGET_TYPES:
+            e["target_type"] = f"must be one of {', '.join(TARGET_TYPES)}, got {self.target_type!r}"
+        for name, kind in (("stop_value", self.stop_type), ("target_value", self.target_type)):
+            value = getattr(self, name)
+            if kind != "none" and not value > 0:
+                e[name] = f"must be positive with {kind} levels, got {value}"
+        if self.stop_type == "percent" and self.stop_value >= 100:
+            e["stop_value"] = f"a percent stop must be below 100, got {self.stop_value}"
+        if self.target_type == "r_multiple" and self.stop_type == "none":
+            e["target_type"] = "an R-multiple target needs a stop-loss"
+        if self.sizing_method == "fixed_risk" and self.stop_type == "none":
+            e["sizing_method"] = "fixed risk sizing needs a stop-loss"
+        if self.atr_length < 1:
+            e["atr_length"] = f"must be at least 1, got {self.atr_length}"
+        if self.max_open_positions < 1:
+            e["max_open_positions"] = f"must be at least 1, got {self.max_open_positions}"
+        for name in (
+            "cooldown_bars",
+            "stoploss_guard_limit",
+            "stoploss_guard_window",
+            "stoploss_guard_pause",
+            "max_drawdown_window",
+            "max_drawdown_pause",
+        ):
+            if getattr(self, name) < 0:
+                e[name] = f"must not be negative, got {getattr(self, name)}"
+        if not 0 <= self.max_drawdown < 1:
+            e["max_drawdown"] = f"must be a fraction in [0, 1), got {self.max_drawdown}"
+        return e
+
+    # --- construction ---------------------------------------------------------------------
+    @classmethod
+    def from_strategy(cls, strategy: StrategyModel, **overrides: Any) -> BacktestSettings:
+        """Settings from a Strategy row: its risk fields plus the backtest keys of
+        ``risk_settings`` (see ``RISK_SETTING_KEYS``); ``overrides`` win."""
+        extra = parse_risk_settings(strategy.risk_settings or {})
+        cost_fields = {
+            "commission": extra.pop("commission", None),
+            "per_share": extra.pop("commission_per_share", None),
+            "minimum": extra.pop("commission_minimum", None),
+            "maximum_pct": extra.pop("commission_maximum_pct", None),
+            "percent": extra.pop("commission_percent", None),
+            "slippage_bps": extra.pop("slippage_bps", None),
+        }
+        costs = CostModel(**{k: v for k, v in cost_fields.items() if v is not None})
+        values: dict[str, Any] = {
+            "costs": costs,
+            "sizing_method": strategy.sizing_method,
+            "position_fraction": float(strategy.position_fraction),
+            "risk_per_trade": float(strategy.risk_per_trade),
+            "fractional_shares": bool(strategy.fractional_shares),
+            "stop_type": strategy.stop_loss_type,
+            "stop_value": float(strategy.stop_loss_value),
+            "target_type": strategy.take_profit_type,
+            "target_value": float(strategy.take_profit_value),
+            "max_open_positions": int(strategy.max_open_positions),
+            "allow_short": bool(strategy.allow_short),
+            **extra,
+        }
+        values.update(overrides)
+        return cls(**values)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BacktestSettings:
+        """The inverse of :meth:`to_dict`; unknown keys and bad values raise SettingsError."""
+        data = dict(data)
+        errors: dict[str, str] = {}
+        costs = data.pop("costs", None)
+        if costs is not None:
+            try:
+                data["costs"] = CostModel(**costs) if isinstance(costs, dict) else costs
+            except (TypeError, ValueError) as exc:
+                errors["costs"] = str(exc)
+        known = {f.name for f in fields(cls)}
+        for key in set(data) - known:
+            errors[key] = "unknown setting"
+        if errors:
+            raise SettingsError(errors)
+        try:
+            return cls(**data)
+        except TypeError as exc:  # pragma: no cover - guarded by the checks above
+            raise SettingsError({"settings": str(exc)}) from None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def with_(self, **changes: Any) -> BacktestSettings:
+        return replace(self, **changes)
+
+    # --- the compiled loop's view -------------------------------------------------------------
+    @property
+    def needs_atr(self) -> bool:
+        return self.stop_type == "atr" or self.target_type == "atr"
+
+    def as_array(self) -> np.ndarray:
+        """The float64 parameter vector the numba loop reads (indices in ``engine.P_*``)."""
+        from strategies.backtest import engine as e
+
+        p = np.zeros(e.P_SIZE, dtype=np.float64)
+        p[e.P_CASH] = self.initial_cash
+        p[e.P_COMMISSION_MODEL] = COMMISSION_MODELS[self.costs.commission]
+        p[e.P_PER_SHARE] = self.costs.per_share
+        p[e.P_MINIMUM] = self.costs.minimum
+        p[e.P_MAXIMUM_PCT] = self.costs.maximum_pct
+        p[e.P_PERCENT] = self.costs.percent
+        p[e.P_SLIPPAGE_BPS] = self.costs.slippage_bps
+        p[e.P_SIZING] = SIZING_METHODS[self.sizing_method]
+        p[e.P_FRACTION] = self.position_fraction
+        p[e.P_RISK_FRACTION] = self.risk_per_trade
+        p[e.P_FRACTIONAL] = 1.0 if self.fractional_shares else 0.0
+        p[e.P_STOP_TYPE] = STOP_TYPES[self.stop_type]
+        p[e.P_STOP_VALUE] = self.stop_value
+        p[e.P_TARGET_TYPE] = TARGET_TYPES[self.target_type]
+        p[e.P_TARGET_VALUE] = self.target_value
+        p[e.P_MAX_POSITIONS] = self.max_open_positions
+        p[e.P_ALLOW_SHORT] = 1.0 if self.allow_short else 0.0
+        p[e.P_COOLDOWN] = self.cooldown_bars
+        p[e.P_SL_LIMIT] = self.stoploss_guard_limit
+        p[e.P_SL_WINDOW] = self.stoploss_guard_window
+        p[e.P_SL_PAUSE] = self.stoploss_guard_pause
+        p[e.P_DD_MAX] = self.max_drawdown
+        p[e.P_DD_WINDOW] = self.max_drawdown_window
+        p[e.P_DD_PAUSE] = self.max_drawdown_pause
+        return p
+
+
+def parse_risk_settings(risk_settings: dict[str, Any]) -> dict[str, Any]:
+    """The backtester's keys of ``Strategy.risk_settings``, type-checked; SettingsError per key.
+
+    Keys the backtester does not know are left to the live risk checks and ignored here.
+    """
+    if not isinstance(risk_settings, dict):
+        raise SettingsError({"risk_settings": "expected a JSON object"})
+    out: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for key, kind in RISK_SETTING_KEYS.items():
+        if key not in risk_settings:
+            continue
+        value = risk_settings[key]
+        if isinstance(value, Decimal):
+            value = float(value)
+        if kind is str:
+            ok = isinstance(value, str)
+        elif kind is int:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        else:
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if not ok:
+            errors[f"risk_settings.{key}"] = f"expected {'a whole number' if kind is int else kind.__name__}"
+            continue
+        out[key] = kind(value)
+    if errors:
+        raise SettingsError(errors)
+    return out
