@@ -181,6 +181,12 @@ class Broker(ABC):
         """Submit parent and children as one group; default: one by one."""
         return [self.submit(order) for order in bracket.orders()]
 
+    def submit_oco(self, requests: list[OrderRequest]) -> list[SubmitAck]:
+        """Submit orders that cancel each other when one fills (protective stop and target
+        placed after an entry fill). Default: one by one; the order pipeline also cancels
+        the survivors when one fills, so a broker without native OCO stays correct."""
+        return [self.submit(order) for order in requests]
+
     @abstractmethod
     def cancel(self, client_order_id: str) -> None: ...
 
@@ -204,6 +210,10 @@ class Broker(ABC):
     @abstractmethod
     def poll_events(self, timeout: float = 0.0) -> list[BrokerEvent]:
         """Process I/O for up to ``timeout`` seconds and return the events, oldest first."""
+
+    def on_bar_open(self, symbol: str, bar: dict) -> None:  # noqa: B027 - optional hook
+        """The open of a new closed bar (before :meth:`on_bar`); the paper broker fills
+        market orders here, real brokers ignore it."""
 
     def on_bar(self, symbol: str, bar: dict) -> None:  # noqa: B027 - optional hook
         """A new closed bar; the paper broker fills against it, real brokers ignore it."""

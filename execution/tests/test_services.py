@@ -1,0 +1,209 @@
+from datetime import UTC, datetime
+from decimal import Decimal
+from unittest import mock
+
+import pytest
+
+from execution import services
+from execution.brokers.base import (
+    BrokerOrder,
+    BrokerUnavailable,
+    CommissionUpdate,
+    ConnectionEvent,
+    FillReport,
+    OrderRejected,
+    OrderUpdate,
+    SubmitOutcomeUnknown,
+)
+from execution.models import Fill, Order, Trade
+from execution.services import OrderIntent
+from strategies.models import StrategyEvent
+
+from .conftest import bar
+
+pytestmark = pytest.mark.django_db
+T = datetime(2024, 1, 3, tzinfo=UTC)
+
+
+def entry(stock, strategy, cid="E1", qty="10"):
+    order, created = services.create_order(
+        OrderIntent(stock=stock, side="buy", quantity=Decimal(qty), strategy=strategy, client_order_id=cid)
+    )
+    assert created
+    return order
+
+
+def drain(broker):
+    touched = []
+    for event in broker.poll_events():
+        result = services.apply_event(event)
+        if isinstance(result, Order):
+            touched.append(result)
+        elif isinstance(result, Fill):
+            touched.append(result.order)
+    services.after_events(touched, broker)
+    return touched
+
+
+def report(cid, exec_id, qty, price, commission=None, side="buy"):
+    return FillReport(exec_id, cid, "B1", "AAPL", side, Decimal(qty), Decimal(price), T, commission)
+
+
+def test_order_is_pending_submit_before_the_broker_is_called(stock, strategy, broker):
+    order = entry(stock, strategy)
+    seen = []
+
+    def spy(request):
+        seen.append(Order.objects.get(client_order_id=request.client_order_id).status)
+        return type(broker).submit(broker, request)
+
+    with mock.patch.object(broker, "submit", side_effect=spy):
+        services.submit_order(order, broker)
+    assert seen == ["pending_submit"]
+    order.refresh_from_db()
+    assert order.status == "submitted" and order.broker_order_id
+    assert (
+        services.create_order(OrderIntent(stock=stock, side="buy", quantity=1, client_order_id="E1"))[1]
+        is False
+    )
+
+
+def test_full_round_trip_opens_and_closes_a_trade(stock, strategy, broker):
+    broker.on_bar("AAPL", bar(0, 100, 100, 100, 100))
+    services.submit_order(entry(stock, strategy), broker)
+    broker.on_bar("AAPL", bar(1, 100, 103, 99, 102))
+    drain(broker)
+    trade = Trade.objects.get()
+    assert trade.status == "open" and trade.entry_price == Decimal("100") and trade.quantity == 10
+    exit_order = services.close_trade_order(trade, broker, "manual")
+    assert exit_order.status == "submitted"
+    broker.on_bar("AAPL", bar(2, 105, 106, 104, 105))
+    drain(broker)
+    trade.refresh_from_db()
+    assert trade.status == "closed" and trade.exit_reason == "manual"
+    assert trade.exit_price == Decimal("105") and trade.realized_pnl == Decimal("50")
+    types = set(StrategyEvent.objects.values_list("event_type", flat=True))
+    assert {
+        "order.created",
+        "order.submitted",
+        "order.filled",
+        "fill.applied",
+        "trade.opened",
+        "trade.closed",
+    } <= types
+
+
+def test_a_fill_applied_twice_counts_once(stock, strategy):
+    order = entry(stock, strategy)
+    fill = report("E1", "X1", "4", "100")
+    assert services.apply_fill(fill) is not None
+    assert services.apply_fill(fill) is None
+    order.refresh_from_db()
+    assert order.filled_quantity == 4 and order.status == "partially_filled"
+    services.apply_fill(report("E1", "X2", "6", "101"))
+    order.refresh_from_db()
+    assert order.status == "filled" and order.avg_fill_price == Decimal("100.6")
+    trade = Trade.objects.get()
+    assert trade.quantity == 10 and trade.entry_price == Decimal("100.6")
+    assert Fill.objects.count() == 2
+
+
+def test_late_commission_updates_fill_order_and_trade(stock, strategy):
+    entry(stock, strategy)
+    services.apply_fill(report("E1", "X1", "10", "100"))
+    services.apply_commission(CommissionUpdate("X1", Decimal("1.25")))
+    assert Fill.objects.get().commission == Decimal("1.25")
+    assert Order.objects.get().commission == Decimal("1.25")
+    assert Trade.objects.get().fees == Decimal("1.25")
+    assert services.apply_commission(CommissionUpdate("nope", Decimal("1"))) is None
+
+
+def test_unknown_fill_and_unknown_order_are_journaled(stock):
+    assert services.apply_fill(report("ghost", "X9", "1", "1")) is None
+    assert services.apply_order_update(OrderUpdate("ghost", "B", "submitted", 0, None, T)) is None
+    assert StrategyEvent.objects.filter(event_type="fill.unknown_order", severity="error").exists()
+    assert StrategyEvent.objects.filter(event_type="order.unknown_to_database").exists()
+
+
+def test_submit_timeout_goes_to_unknown_until_a_query_resolves_it(stock, strategy, broker):
+    order = entry(stock, strategy)
+    with mock.patch.object(broker, "submit", side_effect=SubmitOutcomeUnknown("timed out")):
+        services.submit_order(order, broker)
+    order.refresh_from_db()
+    assert order.status == "unknown"
+    with mock.patch.object(
+        broker, "find_order", return_value=BrokerOrder("E1", "PO9", "AAPL", "buy", 10, "submitted")
+    ):
+        services.resolve_unknown(order, broker)
+    order.refresh_from_db()
+    assert order.status == "submitted" and order.broker_order_id == "PO9"
+
+
+def test_unknown_order_the_broker_never_got_is_cancelled(stock, strategy, broker):
+    order = entry(stock, strategy)
+    with mock.patch.object(broker, "submit", side_effect=SubmitOutcomeUnknown("lost")):
+        services.submit_order(order, broker)
+    services.resolve_unknown(order, broker)
+    order.refresh_from_db()
+    assert order.status == "cancelled" and "never received" in order.reject_reason
+
+
+def test_rejection_and_unavailable_broker(stock, strategy, broker):
+    order = entry(stock, strategy)
+    with mock.patch.object(broker, "submit", side_effect=OrderRejected("no permissions", code=201)):
+        services.submit_order(order, broker)
+    order.refresh_from_db()
+    assert order.status == "rejected" and "code 201" in order.reject_reason
+    other = entry(stock, strategy, cid="E2")
+    with mock.patch.object(broker, "submit", side_effect=BrokerUnavailable("down")):
+        services.submit_order(other, broker)
+    other.refresh_from_db()
+    assert other.status == "pending_submit"
+    assert StrategyEvent.objects.filter(event_type="order.submit_deferred").exists()
+
+
+def test_cancel_paths(stock, strategy, broker):
+    never_sent = entry(stock, strategy)
+    assert services.cancel_order(never_sent, broker)
+    never_sent.refresh_from_db()
+    assert never_sent.status == "cancelled"
+    assert services.cancel_order(never_sent, broker) is False
+    sent = services.submit_order(entry(stock, strategy, cid="E2"), broker)
+    assert services.cancel_order(sent, broker)
+    drain(broker)
+    sent.refresh_from_db()
+    assert sent.status == "cancelled"
+
+
+def test_illegal_update_changes_nothing(stock, strategy, broker):
+    order = services.submit_order(entry(stock, strategy), broker)
+    services.apply_order_update(OrderUpdate("E1", "", "cancelled", 0, None, T))
+    services.apply_order_update(OrderUpdate("E1", "", "filled", 10, Decimal("1"), T))
+    order.refresh_from_db()
+    assert order.status == "cancelled"
+    assert StrategyEvent.objects.filter(event_type="order.illegal_transition").exists()
+
+
+def test_connection_events_are_journaled():
+    services.apply_event(ConnectionEvent(False, "lost", 1100))
+    assert StrategyEvent.objects.get().event_type == "broker.disconnected"
+
+
+def test_stop_and_target_are_placed_after_the_entry_fill_and_stop_counts(stock, strategy, broker):
+    strategy.stop_loss_type, strategy.stop_loss_value = "percent", Decimal("5")
+    strategy.take_profit_type, strategy.take_profit_value = "percent", Decimal("10")
+    strategy.save()
+    broker.on_bar("AAPL", bar(0, 100, 100, 100, 100))
+    services.submit_order(entry(stock, strategy), broker)
+    day = bar(1, 100, 111, 94, 100)
+    broker.on_bar_open("AAPL", day)
+    drain(broker)
+    trade = Trade.objects.get()
+    assert trade.stop_loss == Decimal("95") and trade.take_profit == Decimal("110")
+    assert trade.risk_amount == Decimal("50")
+    broker.on_bar("AAPL", day)
+    drain(broker)
+    trade.refresh_from_db()
+    assert trade.status == "closed" and trade.exit_reason == "stop_loss"
+    assert trade.realized_pnl == Decimal("-50") and trade.r_multiple == Decimal("-1")
+    assert Order.objects.get(purpose="take_profit").status == "cancelled"
