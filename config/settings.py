@@ -208,6 +208,7 @@ TWELVE_DATA_CREDITS_PER_MINUTE = env.int("TWELVE_DATA_CREDITS_PER_MINUTE", defau
 TWELVE_DATA_CREDITS_PER_DAY = env.int("TWELVE_DATA_CREDITS_PER_DAY", default=800)
 TWELVE_DATA_TIMEOUT = env.float("TWELVE_DATA_TIMEOUT", default=20.0)
 SAMPLE_DATA_DIR = Path(env.str("SAMPLE_DATA_DIR", default=str(BASE_DIR / "marketdata" / "sample")))
+MARKETDATA_CSV_DIR = Path(env.str("MARKETDATA_CSV_DIR", default=str(BASE_DIR / "data")))
 
 # --- strategies -------------------------------------------------------------------------
 # Extra modules scanned for user strategies (comma separated dotted paths).
@@ -234,6 +235,8 @@ ENGINE_LOCK_DIR = Path(env.str("ENGINE_LOCK_DIR", default=str(BASE_DIR / ".cache
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="stocktrader@localhost")
 ALERT_WEBHOOK_TIMEOUT = env.float("ALERT_WEBHOOK_TIMEOUT", default=5.0)
+ALERT_MAX_ATTEMPTS = env.int("ALERT_MAX_ATTEMPTS", default=3)
+ALERT_RETRY_BACKOFF = env.float("ALERT_RETRY_BACKOFF", default=1.0)
 
 # --- logging ----------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="DEBUG" if DEBUG else "INFO").upper()

@@ -82,3 +82,7 @@ class AlertRule(models.Model):
             errors["event_types"] = f"Unknown event types {bad}; choose among {sorted(valid)}."
         if errors:
             raise ValidationError(errors)
+
+
+# Connect the alert receiver (post_save on StrategyEvent) when the models load.
+from trading import alerts as _alerts  # noqa: E402,F401
