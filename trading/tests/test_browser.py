@@ -1,0 +1,190 @@
+"""End to end in a real headless browser: sign in, open the overview, see an event arrive live.
+
+pytest-django's live_server is WSGI (no websockets), so a real daphne process serves the
+project: against the test database on PostgreSQL, or a fresh SQLite file otherwise (the
+SQLite test database lives in memory, where no other process can see it). The browser is
+Debian's chromium driven by Playwright; nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+from urllib.request import urlopen
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from strategies.events import record_event
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+BASE_DIR = Path(settings.BASE_DIR)
+PYTHON = sys.executable
+USERNAME, PASSWORD = "browser", "pw-browser-123"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"chromium is not installed at {CHROMIUM}"),
+]
+
+SEED = f"""
+from django.contrib.auth import get_user_model
+from strategies.models import Strategy
+get_user_model().objects.create_user({USERNAME!r}, password={PASSWORD!r}, is_staff=True)
+print(Strategy.objects.create(name="Browser demo", strategy_class="sma_crossover").pk)
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _database_url(tmp_path: Path) -> tuple[str, bool]:
+    """The URL the server process uses, and whether it still needs migrating."""
+    if connection.vendor == "postgresql":
+        s = connection.settings_dict
+        auth = quote(s["USER"] or "") + (":" + quote(s["PASSWORD"]) if s.get("PASSWORD") else "")
+        return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}", False
+    return f"sqlite:///{tmp_path / 'browser.sqlite3'}", True
+
+
+@pytest.fixture
+def server(tmp_path, transactional_db):
+    url, needs_migrate = _database_url(tmp_path)
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "DJANGO_IGNORE_DOTENV": "1",
+        "LOG_TO_FILE": "0",
+        "LOG_LEVEL": "WARNING",
+        "DEBUG": "true",
+    }
+    if needs_migrate:
+        subprocess.run(
+            [PYTHON, "manage.py", "migrate", "-v0"], cwd=BASE_DIR, env=env, check=True, timeout=120
+        )
+    seeded = subprocess.run(
+        [PYTHON, "manage.py", "shell", "-c", SEED],
+        cwd=BASE_DIR,
+        env=env,
+        check=True,
+        timeout=60,
+        capture_output=True,
+        text=True,
+    )
+    strategy_id = int(seeded.stdout.strip().splitlines()[-1])
+    port = _free_port()
+    daphne = shutil.which("daphne", path=str(Path(PYTHON).parent)) or "daphne"
+    process = subprocess.Popen(
+        [daphne, "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urlopen(base + "/health", timeout=2):
+                break
+        except Exception:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError(
+                    "daphne did not start: " + process.stderr.read().decode()[-2000:]
+                ) from None
+            time.sleep(0.2)
+    yield {"url": base, "strategy_id": strategy_id}
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def _in_thread(fn) -> None:
+    """Run ``fn`` off this thread: Playwright's sync API keeps an event loop running here,
+    where Django's ORM and async_to_sync refuse to work."""
+    import threading
+
+    from django.db import connections
+
+    def target():
+        try:
+            fn()
+        finally:
+            connections.close_all()
+
+    worker = threading.Thread(target=target)
+    worker.start()
+    worker.join(30)
+
+
+def test_overview_shows_a_new_event_without_reload(server):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    base = server["url"]
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page()
+            page.goto(base + "/")
+            assert "/accounts/login/" in page.url  # anonymous: sent to sign in
+            page.fill("input[name=username]", USERNAME)
+            page.fill("input[name=password]", PASSWORD)
+            page.click("button[type=submit]")
+            page.wait_for_url(base + "/")
+            assert page.locator("h1").first.inner_text() == "Overview"
+            # The socket is up once the status dot says so.
+            page.wait_for_selector("[data-live-status][data-state=live]", timeout=15000)
+            page.evaluate("window.__notReloaded = true")
+
+            # Trigger an event inside the server process: activate the strategy over HTTP
+            # (the page's own form action), which journals "strategy.activated".
+            csrf = next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")
+            response = page.request.post(
+                f"{base}/strategies/{server['strategy_id']}/activation/",
+                form={"active": "1"},
+                headers={"X-CSRFToken": csrf, "Referer": base + "/"},
+                max_redirects=0,
+            )
+            assert response.status == 302
+            item = page.locator("#event-feed li", has_text="Browser demo activated")
+            item.wait_for(timeout=15000)
+            assert page.evaluate("window.__notReloaded") is True
+
+            if (
+                connection.vendor == "postgresql"
+                and "redis" in settings.CHANNEL_LAYERS["default"]["BACKEND"].lower()
+            ):
+                # On the real stack another process (like the engine) can publish too.
+                _in_thread(
+                    lambda: record_event("engine.note", "hello from another process", severity="warning")
+                )
+                page.locator("#event-feed li", has_text="hello from another process").wait_for(timeout=15000)
+                assert page.evaluate("window.__notReloaded") is True
+
+            # The chart and vendored library are served locally.
+            assert page.evaluate("typeof window.LightweightCharts") == "object"
+        finally:
+            browser.close()
