@@ -230,7 +230,18 @@ _register(
 )
 
 
+# Indicators that, in their usual form, put information from later bars on an earlier one.
+# They are refused by name so that nobody adds them to a strategy by accident.
+LOOKAHEAD = {
+    "dpo": "the centred detrended price oscillator shifts prices back by length/2 + 1 bars",
+    "ichimoku": "its lagging span (chikou) is today's close plotted 26 bars in the past",
+    "zigzag": "a pivot is only confirmed by later bars but is drawn at the pivot bar",
+}
+
+
 def get(name: str) -> IndicatorDef:
+    if name in LOOKAHEAD:
+        raise IndicatorError(f"{name} is refused: it looks into the future ({LOOKAHEAD[name]})")
     try:
         return CATALOGUE[name]
     except KeyError:
@@ -252,6 +263,18 @@ def validate_params(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
         key: param.clean(name, key, params.get(key, param.default))
         for key, param in definition.params.items()
     }
+
+
+def parse_spec(text: str) -> IndicatorSpec:
+    """``"sma"``, ``"sma:length=50"`` or ``"macd:fast=8,slow=21,signal=5"`` as a spec."""
+    name, _, rest = text.strip().partition(":")
+    params: dict[str, Any] = {}
+    for item in filter(None, (p.strip() for p in rest.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise IndicatorError(f"{text!r}: expected name:key=value[,key=value], got {item!r}")
+        params[key.strip()] = value.strip()
+    return IndicatorSpec.of(name.strip().lower(), **params)
 
 
 def compute_one(frame: pd.DataFrame, spec: IndicatorSpec) -> pd.DataFrame:
