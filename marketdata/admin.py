@@ -1,15 +1,28 @@
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
 
 from marketdata.models import Bar, Indicator, Stock
-from trading.admin_utils import pretty_json
+from trading.admin_utils import changelist_link, pretty_json
 
 
 @admin.register(Stock)
 class StockAdmin(admin.ModelAdmin):
-    list_display = ["symbol", "name", "exchange", "currency", "active", "updated_at"]
+    list_display = ["symbol", "name", "exchange", "currency", "active", "related", "updated_at"]
     list_filter = ["active", "exchange", "currency"]
     search_fields = ["symbol", "name"]
     list_editable = ["active"]
+
+    @admin.display(description="records")
+    def related(self, obj):
+        from execution.models import Trade
+
+        return format_html(
+            '<a href="{}">chart ↗</a> · {} · {}',
+            reverse("stock-detail", args=[obj.symbol]),
+            changelist_link(Bar, "bars", stock__id__exact=obj.pk),
+            changelist_link(Trade, "trades", stock__id__exact=obj.pk),
+        )
 
 
 @admin.register(Bar)

@@ -1,15 +1,31 @@
 from django.contrib import admin
+from django.db.models import Count
+from django.urls import reverse
+from django.utils.html import format_html
 
 from strategies.models import BacktestRun, Strategy, StrategyEvent, TradeSignal
-from trading.admin_utils import pretty_json
+from trading import actions
+from trading.admin_utils import admin_link, changelist_link, pretty_json, run_for_each
 
 
 @admin.register(Strategy)
 class StrategyAdmin(admin.ModelAdmin):
-    list_display = ["name", "strategy_class", "timeframe", "active", "kill_switch", "updated_at"]
+    list_display = [
+        "name",
+        "strategy_class",
+        "timeframe",
+        "active",
+        "kill_switch",
+        "symbols",
+        "trades_link",
+        "page_link",
+        "updated_at",
+    ]
     list_filter = ["active", "kill_switch", "strategy_class", "timeframe"]
     search_fields = ["name", "description", "strategy_class"]
     filter_horizontal = ["stocks"]
+    readonly_fields = ["related", "created_at", "updated_at"]
+    actions = ["activate", "deactivate", "kill_switch_on", "kill_switch_off", "run_backtest"]
     fieldsets = [
         (
             None,
@@ -44,18 +60,100 @@ class StrategyAdmin(admin.ModelAdmin):
                 ]
             },
         ),
+        ("Related", {"fields": ["related", "created_at", "updated_at"]}),
     ]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("stocks").annotate(n_trades=Count("trades"))
+
+    @admin.display(description="stocks")
+    def symbols(self, obj):
+        return ", ".join(s.symbol for s in obj.stocks.all()) or "—"
+
+    @admin.display(description="trades", ordering="n_trades")
+    def trades_link(self, obj):
+        from execution.models import Trade
+
+        return changelist_link(Trade, str(obj.n_trades), strategy__id__exact=obj.pk)
+
+    @admin.display(description="page")
+    def page_link(self, obj):
+        return format_html('<a href="{}">open ↗</a>', reverse("strategy-detail", args=[obj.pk]))
+
+    @admin.display(description="records")
+    def related(self, obj):
+        if obj.pk is None:
+            return "—"
+        from execution.models import Order, Trade
+
+        links = [
+            changelist_link(TradeSignal, "signals", strategy__id__exact=obj.pk),
+            changelist_link(Order, "orders", strategy__id__exact=obj.pk),
+            changelist_link(Trade, "trades", strategy__id__exact=obj.pk),
+            changelist_link(StrategyEvent, "events", strategy__id__exact=obj.pk),
+            changelist_link(BacktestRun, "backtests", strategy__id__exact=obj.pk),
+            format_html('<a href="{}">trader page ↗</a>', reverse("strategy-detail", args=[obj.pk])),
+        ]
+        return format_html(" · ".join(["{}"] * len(links)), *links)
+
+    @admin.action(description="Activate the selected strategies")
+    def activate(self, request, queryset):
+        run_for_each(
+            self, request, queryset, lambda s, user: actions.set_strategy_active(s, True, user), "Activated"
+        )
+
+    @admin.action(description="Deactivate the selected strategies")
+    def deactivate(self, request, queryset):
+        run_for_each(
+            self,
+            request,
+            queryset,
+            lambda s, user: actions.set_strategy_active(s, False, user),
+            "Deactivated",
+        )
+
+    @admin.action(description="Kill switch ON (cancel open orders, block new ones)")
+    def kill_switch_on(self, request, queryset):
+        run_for_each(
+            self,
+            request,
+            queryset,
+            lambda s, user: actions.set_kill_switch(True, strategy=s, user=user),
+            "Kill switch on",
+        )
+
+    @admin.action(description="Kill switch OFF")
+    def kill_switch_off(self, request, queryset):
+        run_for_each(
+            self,
+            request,
+            queryset,
+            lambda s, user: actions.set_kill_switch(False, strategy=s, user=user),
+            "Kill switch off",
+        )
+
+    @admin.action(description="Run a backtest of each")
+    def run_backtest(self, request, queryset):
+        run_for_each(self, request, queryset, actions.start_backtest, "Backtests started")
 
 
 @admin.register(TradeSignal)
 class TradeSignalAdmin(admin.ModelAdmin):
-    list_display = ["timestamp", "strategy", "stock", "signal_type", "price", "executed"]
+    list_display = ["timestamp", "strategy_link", "stock", "signal_type", "price", "executed", "first_reason"]
     list_filter = ["signal_type", "executed", "strategy"]
     search_fields = ["stock__symbol", "strategy__name"]
     date_hierarchy = "timestamp"
     list_select_related = ["strategy", "stock"]
-    readonly_fields = ["reasons_pretty", "indicator_values_pretty", "created_at"]
+    readonly_fields = ["reasons_pretty", "indicator_values_pretty", "orders_and_trades", "created_at"]
     exclude = ["reasons", "indicator_values"]
+
+    @admin.display(description="strategy", ordering="strategy__name")
+    def strategy_link(self, obj):
+        return admin_link(obj.strategy)
+
+    @admin.display(description="reason")
+    def first_reason(self, obj):
+        return (obj.reasons or [""])[0][:80]
 
     @admin.display(description="reasons")
     def reasons_pretty(self, obj):
@@ -65,16 +163,27 @@ class TradeSignalAdmin(admin.ModelAdmin):
     def indicator_values_pretty(self, obj):
         return pretty_json(obj.indicator_values)
 
+    @admin.display(description="orders and trades")
+    def orders_and_trades(self, obj):
+        links = [admin_link(o) for o in obj.orders.all()] + [
+            admin_link(t, f"trade #{t.pk}") for t in obj.trades.all()
+        ]
+        return format_html(" · ".join(["{}"] * len(links)), *links) if links else "—"
+
 
 @admin.register(StrategyEvent)
 class StrategyEventAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "severity", "event_type", "strategy", "message"]
+    list_display = ["created_at", "severity", "event_type", "strategy_link", "message"]
     list_filter = ["severity", "event_type", "strategy"]
     search_fields = ["message", "event_type"]
     date_hierarchy = "created_at"
     list_select_related = ["strategy"]
     readonly_fields = ["strategy", "event_type", "severity", "message", "metadata_pretty", "created_at"]
     exclude = ["metadata"]
+
+    @admin.display(description="strategy", ordering="strategy__name")
+    def strategy_link(self, obj):
+        return admin_link(obj.strategy)
 
     @admin.display(description="metadata")
     def metadata_pretty(self, obj):
@@ -89,11 +198,43 @@ class StrategyEventAdmin(admin.ModelAdmin):
 
 @admin.register(BacktestRun)
 class BacktestRunAdmin(admin.ModelAdmin):
-    list_display = ["id", "strategy_class", "timeframe", "status", "created_at", "duration_seconds"]
+    list_display = [
+        "id",
+        "strategy_link",
+        "strategy_class",
+        "timeframe",
+        "status",
+        "total_return",
+        "sharpe",
+        "created_at",
+        "duration_seconds",
+    ]
     list_filter = ["status", "strategy_class", "timeframe"]
     date_hierarchy = "created_at"
-    readonly_fields = ["metrics_pretty", "settings_pretty", "parameters_pretty"]
+    list_select_related = ["strategy"]
+    readonly_fields = ["page_link", "metrics_pretty", "settings_pretty", "parameters_pretty"]
     exclude = ["metrics", "settings", "parameters", "equity_curve", "trades"]
+    actions = ["compare"]
+
+    @admin.display(description="strategy")
+    def strategy_link(self, obj):
+        return admin_link(obj.strategy)
+
+    @admin.display(description="return")
+    def total_return(self, obj):
+        value = (obj.metrics or {}).get("total_return")
+        return f"{value * 100:.2f}%" if isinstance(value, int | float) else "—"
+
+    @admin.display(description="Sharpe")
+    def sharpe(self, obj):
+        value = (obj.metrics or {}).get("sharpe")
+        return f"{value:.2f}" if isinstance(value, int | float) else "—"
+
+    @admin.display(description="charts")
+    def page_link(self, obj):
+        return format_html(
+            '<a href="{}?ids={}">equity and drawdown ↗</a>', reverse("backtest-compare"), obj.pk
+        )
 
     @admin.display(description="metrics")
     def metrics_pretty(self, obj):
@@ -106,3 +247,10 @@ class BacktestRunAdmin(admin.ModelAdmin):
     @admin.display(description="parameters")
     def parameters_pretty(self, obj):
         return pretty_json(obj.parameters)
+
+    @admin.action(description="Compare the selected runs side by side")
+    def compare(self, request, queryset):
+        from django.shortcuts import redirect
+
+        ids = "&".join(f"ids={pk}" for pk in queryset.values_list("pk", flat=True)[:6])
+        return redirect(f"{reverse('backtest-compare')}?{ids}")

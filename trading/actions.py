@@ -37,22 +37,30 @@ def _user_name(user: Any) -> str:
 
 
 def set_strategy_active(strategy: Strategy, active: bool, user: Any = None) -> Strategy:
-    """Activate or deactivate a strategy (the engine picks the change up at its next bar)."""
-    name = "activate_strategy" if active else "deactivate_strategy"
+    """Activate or deactivate a strategy (the engine picks the change up at its next bar).
+
+    strategies.services.set_active checks that an active strategy is valid and has stocks;
+    its ValidationError becomes an ActionRefused with the reasons.
+    """
+    from django.core.exceptions import ValidationError
+
     try:
-        service = _service("strategies.services", name)
+        service = _service("strategies.services", "set_active")
     except ActionUnavailable:
         service = None
     if service is not None:
-        result = service(strategy, user=user)
-        return result if isinstance(result, Strategy) else strategy
+        try:
+            return service(strategy, active)
+        except ValidationError as exc:
+            raise ActionRefused("; ".join(exc.messages)) from None
     with transaction.atomic():
         if strategy.active != active:
             strategy.active = active
             strategy.save(update_fields=["active", "updated_at"])
+            state = "activated" if active else "deactivated"
             record_event(
-                "strategy.activated" if active else "strategy.deactivated",
-                f"{strategy.name} {'activated' if active else 'deactivated'} by {_user_name(user)}",
+                f"strategy.{state}",
+                f"strategy {strategy.name} {state} by {_user_name(user)}",
                 strategy=strategy,
                 user=_user_name(user),
             )
@@ -79,15 +87,35 @@ def close_trade(trade: Any, user: Any = None) -> Any:
     return _service("execution.commands", "request_close_trade")(trade, user)
 
 
-def start_backtest(strategy: Strategy, user: Any = None, **options: Any) -> Any:
-    """Create a BacktestRun for ``strategy`` and enqueue it; returns the run."""
-    for module, name in (
-        ("strategies.services", "start_backtest"),
-        ("strategies.services", "create_backtest"),
-    ):
-        try:
-            service = _service(module, name)
-        except ActionUnavailable:
-            continue
-        return service(strategy, **options)
-    raise ActionUnavailable("strategies.services.start_backtest is not available")
+def start_backtest(strategy: Strategy, user: Any = None) -> Any:
+    """Create a BacktestRun of ``strategy`` (its universe, timeframe and risk settings) and
+    run it in the background (strategies.tasks.run_backtest) once the row is committed.
+
+    Without the task module the run happens in this request (still correct, just slower).
+    """
+    from django.core.exceptions import ValidationError
+
+    try:
+        tasks = importlib.import_module("strategies.tasks")
+        task = tasks.run_backtest
+    except (ImportError, AttributeError):
+        task = None
+    try:
+        if task is None:
+            return _service("strategies.services", "backtest_strategy_row")(strategy)
+        create = _service("strategies.services", "create_backtest_run")
+        from strategies.backtest import BacktestSettings
+
+        with transaction.atomic():
+            run = create(
+                strategy_class=strategy.strategy_class,
+                parameters=strategy.parameters,
+                symbols=list(strategy.stocks.values_list("symbol", flat=True)),
+                timeframe=strategy.timeframe,
+                settings=BacktestSettings.from_strategy(strategy),
+                strategy=strategy,
+            )
+            transaction.on_commit(lambda: task.enqueue(run.pk))
+        return run
+    except ValidationError as exc:
+        raise ActionRefused("; ".join(exc.messages)) from None

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from trading.admin_utils import pretty_json
-from trading.models import EngineHeartbeat
+from trading.models import AlertRule, EngineHeartbeat
 
 
 @admin.register(EngineHeartbeat)
@@ -13,3 +13,24 @@ class EngineHeartbeatAdmin(admin.ModelAdmin):
     @admin.display(description="details")
     def details_pretty(self, obj):
         return pretty_json(obj.details)
+
+
+@admin.register(AlertRule)
+class AlertRuleAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "user", "channel", "target", "types", "enabled"]
+    list_filter = ["channel", "enabled"]
+    search_fields = ["name", "target", "user__username"]
+    list_select_related = ["user"]
+    actions = ["enable", "disable"]
+
+    @admin.display(description="event types")
+    def types(self, obj):
+        return ", ".join(obj.event_types or [])
+
+    @admin.action(description="Enable the selected rules")
+    def enable(self, request, queryset):
+        queryset.update(enabled=True)
+
+    @admin.action(description="Disable the selected rules")
+    def disable(self, request, queryset):
+        queryset.update(enabled=False)

@@ -1,8 +1,18 @@
-"""Shared admin helpers: pretty, read-only JSON."""
+"""Shared admin helpers: pretty read-only JSON, links between records, CSV export, and
+admin actions that go through trading.actions (the same path as the pages and the API)."""
+
+from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
+from typing import Any
 
-from django.utils.html import format_html
+from django.contrib import admin, messages
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest, StreamingHttpResponse
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 
 
 def pretty_json(value) -> str:
@@ -13,3 +23,71 @@ def pretty_json(value) -> str:
         '<pre style="white-space:pre-wrap;margin:0">{}</pre>',
         json.dumps(value, indent=2, sort_keys=True, default=str),
     )
+
+
+def admin_url(obj: Model) -> str:
+    meta = obj._meta
+    return reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[obj.pk])
+
+
+def admin_link(obj: Model | None, text: str | None = None) -> str:
+    """A link to ``obj``'s admin page (— when there is none)."""
+    if obj is None:
+        return "—"
+    try:
+        return format_html('<a href="{}">{}</a>', admin_url(obj), text or str(obj))
+    except NoReverseMatch:
+        return str(text or obj)
+
+
+def changelist_link(model: type[Model], text: str, **filters: Any) -> str:
+    """A link to ``model``'s admin list filtered by ``filters`` (e.g. strategy__id__exact=3)."""
+    meta = model._meta
+    url = reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist")
+    query = "&".join(f"{k}={v}" for k, v in filters.items())
+    return format_html('<a href="{}?{}">{}</a>', url, query, text)
+
+
+def html_table(headers: Iterable[str], rows: Iterable[Iterable[Any]]) -> str:
+    head = format_html_join("", "<th>{}</th>", ((h,) for h in headers))
+    body = format_html_join(
+        "",
+        "<tr>{}</tr>",
+        ((format_html_join("", "<td>{}</td>", ((c,) for c in row)),) for row in rows),
+    )
+    return format_html(
+        '<table style="width:100%"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>', head, body
+    )
+
+
+def csv_response(rows: Iterable[list[Any]], name: str) -> StreamingHttpResponse:
+    from trading.selectors import csv_text
+
+    response = StreamingHttpResponse(csv_text(rows), content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="{name}-{timezone.now():%Y%m%d-%H%M}.csv"'
+    return response
+
+
+def run_for_each(
+    modeladmin: admin.ModelAdmin,
+    request: HttpRequest,
+    queryset: QuerySet,
+    action: Callable[..., Any],
+    done: str,
+) -> None:
+    """Apply ``action(obj, user=...)`` to each selected row; report successes and refusals."""
+    from trading.actions import ActionRefused, ActionUnavailable
+
+    ok = 0
+    for obj in queryset:
+        try:
+            action(obj, user=request.user)
+        except ActionUnavailable as exc:
+            modeladmin.message_user(request, f"Not available yet: {exc}", messages.WARNING)
+            return
+        except (ActionRefused, ValueError) as exc:
+            modeladmin.message_user(request, f"{obj}: {exc}", messages.WARNING)
+        else:
+            ok += 1
+    if ok:
+        modeladmin.message_user(request, f"{done}: {ok}.", messages.SUCCESS)
