@@ -447,12 +447,28 @@ class IBKRBroker(Broker):
     def submit(self, request: OrderRequest) -> SubmitAck:
         self._require_connected()
         order = self._build_order(request)
+        existing = self._already_sent(request.client_order_id)
+        if existing is not None:
+            return self._await_acks([existing])[0]
         contract = self.contract(request.symbol, request.exchange, request.currency)
-        if request.client_order_id in self._orders and self._orders[request.client_order_id].trade:
-            # The same id twice would be two live orders at IB: never send it again.
-            raise OrderRejected(f"{request.client_order_id} was already sent to IB in this session")
         tracked = self._place(contract, order, request)
         return self._await_acks([tracked])[0]
+
+    def _already_sent(self, client_order_id: str) -> _Tracked | None:
+        """The order if IB already has it (sent earlier, or by the engine's previous run).
+
+        Submitting is idempotent per ``client_order_id``: the same id is never placed
+        twice; its existing acknowledgement is returned instead (or, if IB has not
+        acknowledged it yet, the outcome is unknown, as it really is).
+        """
+        tracked = self._orders.get(client_order_id)
+        if tracked is not None and tracked.trade is not None:
+            return tracked
+        trade = self._find_trade(client_order_id)  # open and today's completed orders
+        if trade is not None:
+            logger.warning("%s is already at IB; not sent again", client_order_id)
+            return self._adopt(trade)
+        return None
 
     def submit_bracket(self, bracket: BracketRequest) -> list[SubmitAck]:
         """Parent plus take-profit and stop-loss, one OCA group, transmitted as one.
@@ -477,10 +493,14 @@ class IBKRBroker(Broker):
         if not requests:
             return []
         orders = [self._build_order(r) for r in requests]
-        for request in requests:
-            tracked = self._orders.get(request.client_order_id)
-            if tracked is not None and tracked.trade is not None:
-                raise OrderRejected(f"{request.client_order_id} was already sent to IB in this session")
+        existing = [self._already_sent(r.client_order_id) for r in requests]
+        if all(existing):
+            return self._await_acks([t for t in existing if t is not None])
+        if any(existing):
+            # Part of the group is at IB already: placing the rest would break the group.
+            raise SubmitOutcomeUnknown(
+                f"part of the group of {requests[0].client_order_id} is already at IB; query it"
+            )
         first = requests[0]
         contract = self.contract(first.symbol, first.exchange, first.currency)
         try:
@@ -892,11 +912,14 @@ class IBKRBroker(Broker):
         self._push(CommissionUpdate(exec_id, commission))
 
     def _order_for_req(self, req_id: int) -> _Tracked | None:
-        for tracked in self._orders.values():
-            if tracked.order_id == req_id and tracked.trade is not None:
-                return tracked
+        # Only this session's orders: order ids repeat across sessions (and share their
+        # sequence with request ids), so an old id must not capture a new request's error.
         for trade in self._ib.trades():
-            if trade.order.orderId == req_id and trade.order.orderRef:
+            if (
+                trade.order.orderId == req_id
+                and trade.order.orderRef
+                and trade.order.clientId == self.client_id
+            ):
                 return self._adopt(trade)
         return None
 
@@ -1013,7 +1036,10 @@ class IBKRBroker(Broker):
         for at, ev in self._queue:
             if isinstance(ev, OrderUpdate):
                 cid = ev.client_order_id
-                waiting = ev.filled_quantity > seen(cid) and now - at < self.fill_wait
+                # IB sends "Inactive" a moment before the error that says why: wait for it.
+                waiting = now - at < self.fill_wait and (
+                    ev.filled_quantity > seen(cid) or (ev.status == "rejected" and not ev.message)
+                )
                 if held.get(cid) or waiting:
                     held.setdefault(cid, []).append((at, ev))
                     continue

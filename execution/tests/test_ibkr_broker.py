@@ -211,10 +211,25 @@ def test_invalid_orders_are_refused_before_anything_is_sent(ib_broker, fake, req
 
 
 def test_the_same_client_order_id_is_never_sent_twice(ib_broker, fake):
-    ib_broker.submit(req("E-1"))
-    with pytest.raises(OrderRejected, match="already sent"):
-        ib_broker.submit(req("E-1"))
+    first = ib_broker.submit(req("E-1"))
+    assert ib_broker.submit(req("E-1")) == first
     assert len(fake.placed) == 1
+
+
+def test_an_order_already_at_ib_from_an_earlier_run_is_not_sent_again(fake):
+    server = fake.add_open_order("E-1", "AAPL", quantity=100, order_id=3, client_id=7)
+    broker = make_broker(fake)
+    broker.connect()
+    ack = broker.submit(req("E-1"))
+    assert ack.broker_order_id == str(server.order.permId) and ack.session_order_id == 3
+    assert fake.placed == []
+    acks = broker.submit_bracket(BracketRequest(parent=req("E-1")))
+    assert acks == [ack]
+    with pytest.raises(SubmitOutcomeUnknown, match="already at IB"):
+        broker.submit_bracket(
+            BracketRequest(parent=req("E-1"), stop_loss=req("E-1-sl", "sell", kind="stop", stop_price=D("9")))
+        )
+    assert fake.placed == []
 
 
 def test_contracts_are_qualified_once_and_keep_smart_routing(ib_broker, fake):
@@ -638,3 +653,19 @@ def test_default_notice_sink_journals_an_event(fake):
     broker.poll_events()
     event = StrategyEvent.objects.get(event_type="broker.pacing_violation")
     assert event.metadata == {"broker": "ibkr", "code": 100}
+
+
+def test_rejection_waits_briefly_for_the_error_that_explains_it(ib_broker, fake):
+    ack = ib_broker.submit(req("E-1"))
+    drain(ib_broker)
+    server = fake.orders[-1]
+    server.status = "Inactive"
+    fake._status_message(server)
+    assert ib_broker.poll_events() == []  # "Inactive" alone: the reason is on its way
+    fake.error(ack.session_order_id, 201, "Order rejected - reason:Stock is not shortable")
+    (update,) = ib_broker.poll_events()
+    assert (update.status, update.code, update.message) == (
+        "rejected",
+        201,
+        "Order rejected - reason:Stock is not shortable",
+    )
