@@ -87,3 +87,14 @@ def check_warmup(
 def check_strategy(strategy: Strategy, bars: pd.DataFrame) -> list[Difference]:
     """Both checks; an empty list means the strategy passed."""
     return [d for d in (check_causal(strategy, bars), check_warmup(strategy, bars)) if d is not None]
+
+
+def synthetic_bars(n: int, seed: int = 42) -> pd.DataFrame:
+    """A seeded daily random walk with consistent OHLC, for checks without stored data."""
+    rng = np.random.default_rng(seed)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.012, n)))
+    open_ = np.concatenate(([100.0], close[:-1])) * (1 + rng.normal(0, 0.002, n))
+    high = np.maximum(open_, close) * (1 + np.abs(rng.normal(0, 0.006, n)))
+    low = np.minimum(open_, close) * (1 - np.abs(rng.normal(0, 0.006, n)))
+    index = pd.date_range("2000-01-03", periods=n, freq="B", tz="UTC", name="timestamp")
+    return pd.DataFrame({"open": open_, "high": high, "low": low, "close": close, "volume": 1e6}, index=index)

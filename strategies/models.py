@@ -95,6 +95,17 @@ class Strategy(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        """The strategy class exists, its parameters and the risk settings are valid;
+        ValidationError with one message per bad field otherwise."""
+        from django.core.exceptions import ValidationError
+
+        from strategies.validation import strategy_errors
+
+        errors = strategy_errors(self)
+        if errors:
+            raise ValidationError(errors)
+
 
 class SignalType(models.TextChoices):
     ENTRY_LONG = "entry_long", "Entry long"
@@ -200,3 +211,28 @@ class BacktestRun(models.Model):
 
     def __str__(self) -> str:
         return f"Backtest #{self.pk} {self.strategy_class} {self.status}"
+
+
+class SweepRun(models.Model):
+    """A parameter sweep: every grid point backtested in-sample and out-of-sample, ranked."""
+
+    strategy_class = models.CharField(max_length=64)
+    grid = models.JSONField(default=dict, help_text="Parameter -> list of values")
+    base_parameters = models.JSONField(default=dict, blank=True)
+    symbols = models.JSONField(default=list)
+    timeframe = models.CharField(max_length=8, choices=Timeframe.choices)
+    start = models.DateTimeField(null=True, blank=True)
+    end = models.DateTimeField(null=True, blank=True)
+    split = models.DateTimeField(null=True, blank=True, help_text="Start of the out-of-sample period")
+    rank_by = models.CharField(max_length=32, default="sharpe")
+    settings = models.JSONField(default=dict)
+    results = models.JSONField(default=list, blank=True, help_text="One row per grid point, best first")
+    duration_seconds = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "sweep_runs"
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Sweep #{self.pk} {self.strategy_class} by {self.rank_by}"
