@@ -76,6 +76,11 @@ def expected_times(first: pd.Timestamp, last: pd.Timestamp, timeframe: str) -> p
     """
     cal = calendar()
     first, last = _utc(first), _utc(last)
+    # Outside the calendar's range nothing is expected (rather than an error).
+    first = max(first, cal.first_session.tz_localize("UTC"))
+    last = min(last, cal.last_session.tz_localize("UTC") + pd.Timedelta(days=1))
+    if first > last:
+        return pd.DatetimeIndex([], tz="UTC").as_unit("us")
     if timeframe == "1day":
         sessions = cal.sessions_in_range(
             first.tz_localize(None).normalize(), last.tz_localize(None).normalize()

@@ -38,11 +38,17 @@ def empty_bars() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series([], dtype="float64") for c in BAR_COLUMNS}, index=index)
 
 
+def utc(moment: datetime | str) -> pd.Timestamp:
+    """A datetime or ISO string as a UTC Timestamp (naive values are taken as UTC)."""
+    ts = pd.Timestamp(moment)
+    return ts.tz_localize("UTC") if ts.tz is None else ts.tz_convert("UTC")
+
+
 def clip_range(frame: pd.DataFrame, start: datetime | None, end: datetime | None) -> pd.DataFrame:
     if start is not None:
-        frame = frame[frame.index >= pd.Timestamp(start)]
+        frame = frame[frame.index >= utc(start)]
     if end is not None:
-        frame = frame[frame.index <= pd.Timestamp(end)]
+        frame = frame[frame.index <= utc(end)]
     return frame
 
 

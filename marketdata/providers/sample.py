@@ -16,7 +16,7 @@ import pandas as pd
 from django.conf import settings
 
 from marketdata.bartime import drop_unclosed, expected_times
-from marketdata.providers.base import Quote, UnknownSymbol, clip_range
+from marketdata.providers.base import Quote, UnknownSymbol, clip_range, utc
 from marketdata.providers.csv import CsvProvider
 from marketdata.timeframes import is_intraday, offset
 
@@ -53,16 +53,18 @@ def synthetic_bars(
     start = pd.Timestamp(start)
     start = start.tz_localize("UTC") if start.tz is None else start.tz_convert("UTC")
     index = _times(n, timeframe, start).rename("timestamp")
-    rng = np.random.default_rng([seed, zlib.crc32(symbol.upper().encode())])
+    # One generator per series, so the first k bars do not depend on n (prefix-stable).
+    key = zlib.crc32(symbol.upper().encode())
+    r_close, r_open, r_high, r_low, r_volume = (np.random.default_rng([seed, key, i]) for i in range(5))
     minutes = pd.Timedelta(offset(timeframe)).total_seconds() / 60 if is_intraday(timeframe) else 390.0
     sigma = 0.0008 * np.sqrt(minutes)
-    p0 = 20.0 + zlib.crc32(symbol.upper().encode()) % 400
-    close = p0 * np.exp(np.cumsum(rng.normal(0.0, sigma, n)))
-    open_ = np.concatenate([[p0], close[:-1]]) * (1 + rng.normal(0.0, sigma / 4, n))
+    p0 = 20.0 + key % 400
+    close = p0 * np.exp(np.cumsum(r_close.normal(0.0, sigma, n)))
+    open_ = np.concatenate([[p0], close[:-1]]) * (1 + r_open.normal(0.0, sigma / 4, n))
     top, bottom = np.maximum(open_, close), np.minimum(open_, close)
-    high = top * (1 + np.abs(rng.normal(0.0, sigma / 2, n)))
-    low = bottom * (1 - np.minimum(np.abs(rng.normal(0.0, sigma / 2, n)), 0.5))
-    volume = np.round(rng.lognormal(np.log(5000 * minutes**0.5), 0.6, n))
+    high = top * (1 + np.abs(r_high.normal(0.0, sigma / 2, n)))
+    low = bottom * (1 - np.minimum(np.abs(r_low.normal(0.0, sigma / 2, n)), 0.5))
+    volume = np.round(r_volume.lognormal(np.log(5000 * minutes**0.5), 0.6, n))
     frame = pd.DataFrame(
         {"open": open_, "high": high, "low": low, "close": close, "volume": volume}, index=index
     ).round({"open": 4, "high": 4, "low": 4, "close": 4})
@@ -93,16 +95,21 @@ class SampleProvider(CsvProvider):
             return super().fetch_bars(symbol, timeframe, start, end)
         if not is_intraday(timeframe):
             raise UnknownSymbol(f"sample: no {timeframe} bars for {symbol} (files: {self.directory})")
-        first = pd.Timestamp(start) if start is not None else DEFAULT_START
-        last = pd.Timestamp(end) if end is not None else first + pd.Timedelta(days=7)
-        count = len(expected_times(first, last, timeframe))
-        if count == 0:
-            return clip_range(synthetic_bars(symbol, 1, timeframe, self.seed, first), first, last).iloc[:0]
-        frame = synthetic_bars(symbol, count, timeframe, self.seed, first)
+        first = utc(start) if start is not None else DEFAULT_START
+        last = utc(end) if end is not None else first + pd.Timedelta(days=7)
+        # Always generate from the same anchor, so a bar has the same values whichever
+        # range asks for it (incremental fetches re-fetch the last bar unchanged).
+        anchor = min(DEFAULT_START, first)
+        count = len(expected_times(anchor, last, timeframe))
+        if count == 0 or last < first:
+            return synthetic_bars(symbol, 1, timeframe, self.seed, anchor).iloc[:0]
+        frame = synthetic_bars(symbol, count, timeframe, self.seed, anchor)
         return drop_unclosed(clip_range(frame, first, last), timeframe)
 
     def latest_quote(self, symbol: str) -> Quote:
         if self.path(symbol, "1day").is_file():
             return super().latest_quote(symbol)
         frame = synthetic_bars(symbol, 390, "1min", self.seed)
-        return Quote(symbol.upper(), Decimal(repr(frame["close"].iloc[-1])), frame.index[-1], self.name)
+        return Quote(
+            symbol.upper(), Decimal(repr(float(frame["close"].iloc[-1]))), frame.index[-1], self.name
+        )

@@ -11,6 +11,7 @@ through ``config.logging.redact``.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -24,7 +25,15 @@ from django.utils import timezone
 
 from config.logging import redact
 from marketdata.bartime import drop_unclosed
-from marketdata.providers.base import Provider, ProviderError, Quote, UnknownSymbol, clip_range, empty_bars
+from marketdata.providers.base import (
+    Provider,
+    ProviderError,
+    Quote,
+    UnknownSymbol,
+    clip_range,
+    empty_bars,
+    utc,
+)
 from marketdata.providers.limiter import CreditLimiter, shared_limiter
 from marketdata.timeframes import Timeframe, is_intraday, offset
 
@@ -69,7 +78,8 @@ RETRYABLE = (RateLimited, ServerError)
 
 
 def _one_line(text: str, limit: int = 200) -> str:
-    line = " ".join(str(text).replace("**", "").split())
+    # Twelve Data writes **apikey**-style markdown; keep the word, drop the stars.
+    line = " ".join(re.sub(r"\*\*(\w+)\*\*", r"\1", str(text)).split())
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
@@ -125,7 +135,7 @@ def parse_time_series(body: dict, symbol: str, interval: str) -> tuple[pd.DataFr
             index = local.tz_localize(tz).tz_convert("UTC")
         else:  # daily and longer bars are keyed by their date at 00:00 UTC
             index = local.normalize().tz_localize("UTC")
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, KeyError) as exc:  # ZoneInfoNotFoundError is a KeyError
         raise MalformedResponse(f"{where}: bad datetime or time zone {tz!r}: {_one_line(str(exc))}") from None
     frame = pd.DataFrame(rows, index=index.rename("timestamp").as_unit("us"))
     frame["volume"] = frame["volume"].astype("int64")
@@ -255,9 +265,9 @@ class TwelveDataClient:
 
         Without ``start`` only the newest page is fetched.
         """
-        start_ts = pd.Timestamp(start) if start is not None else None
+        start_ts = utc(start) if start is not None else None
         # end_date may be exclusive on the API side: ask one bar further and clip.
-        page_end = pd.Timestamp(end) + offset(interval) if end is not None else None
+        page_end = utc(end) + offset(interval) if end is not None else None
         pages: list[pd.DataFrame] = []
         while True:
             page = self.time_series(symbol, interval, start, page_end)
