@@ -43,6 +43,22 @@ RISK_SETTING_KEYS = {
 }
 
 
+_KIND_NAMES = {"float": "a number", "int": "a whole number", "bool": "true or false", "str": "a string"}
+
+
+def _is_kind(value: Any, kind: str) -> bool:
+    """Whether a JSON value fits a settings field annotated ``kind`` (bool is not a number)."""
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "str":
+        return isinstance(value, str)
+    if isinstance(value, bool):
+        return False
+    if kind == "int":
+        return isinstance(value, int)
+    return isinstance(value, int | float) and value == value  # no NaN
+
+
 class SettingsError(ValueError):
     """Invalid backtest settings; ``errors`` maps each bad field to its message."""
 
@@ -176,9 +192,17 @@ class BacktestSettings:
                 data["costs"] = CostModel(**costs) if isinstance(costs, dict) else costs
             except (TypeError, ValueError) as exc:
                 errors["costs"] = str(exc)
-        known = {f.name for f in fields(cls)}
-        for key in set(data) - known:
-            errors[key] = "unknown setting"
+        kinds = {f.name: f.type for f in fields(cls) if f.name != "costs"}
+        for key, value in data.items():
+            if key == "costs":
+                continue
+            kind = kinds.get(key)
+            if kind is None:
+                errors[key] = "unknown setting"
+            elif not _is_kind(value, kind):
+                errors[key] = f"expected {_KIND_NAMES[kind]}, got {value!r}"
+            elif kind == "float":
+                data[key] = float(value)
         if errors:
             raise SettingsError(errors)
         try:
