@@ -292,6 +292,7 @@ class EngineCommand(models.Model):
     status = models.CharField(
         max_length=8, choices=EngineCommandStatus.choices, default=EngineCommandStatus.PENDING
     )
+    options = models.JSONField(default=dict, blank=True, help_text="e.g. close_positions for the kill switch")
     result = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)

@@ -526,6 +526,10 @@ def after_events(touched_orders: list[Order], broker: Broker, at: datetime | Non
         if trade.status == TradeStatus.CLOSED:
             for other in open_orders_of(trade):
                 cancel_order(other, broker, reason=f"trade {trade.pk} is closed")
+            if order.purpose != OrderPurpose.ENTRY and order.status == S.FILLED:
+                from execution.risk import protections_after_exit
+
+                protections_after_exit(trade)
             continue
         if order.purpose == OrderPurpose.ENTRY and order.status in (S.FILLED, S.CANCELLED):
             if Order.objects.filter(

@@ -28,7 +28,6 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -110,9 +109,10 @@ class PaperBroker(Broker):
             )
         return account
 
-    def _next_id(self, account: PaperAccount, prefix: str) -> str:
-        PaperAccount.objects.filter(pk=account.pk).update(sequence=F("sequence") + 1)
-        account.refresh_from_db(fields=["sequence"])
+    @staticmethod
+    def _next_id(account: PaperAccount, prefix: str) -> str:
+        """The next broker id; ``account`` is locked and saved with its sequence by the caller."""
+        account.sequence += 1
         return f"{prefix}{account.pk}-{account.sequence}"
 
     # --- orders -------------------------------------------------------------------------
@@ -179,6 +179,7 @@ class PaperBroker(Broker):
         with transaction.atomic():
             account = self._account(lock=True)
             order, created = self._place(account, request)
+            account.save(update_fields=["sequence", "updated_at"])
         if created:
             self._emit_status(order)
         return self._ack(order)
@@ -194,6 +195,7 @@ class PaperBroker(Broker):
             for child in (bracket.take_profit, bracket.stop_loss):
                 if child is not None:
                     orders.append(self._place(account, child, parent=parent, oco=parent.client_order_id))
+            account.save(update_fields=["sequence", "updated_at"])
         for order, was_created in orders:
             if was_created:
                 self._emit_status(order)
@@ -205,6 +207,7 @@ class PaperBroker(Broker):
         with transaction.atomic():
             account = self._account(lock=True)
             orders = [self._place(account, r, oco=group) for r in requests]
+            account.save(update_fields=["sequence", "updated_at"])
         for order, created in orders:
             if created:
                 self._emit_status(order)
@@ -313,81 +316,126 @@ class PaperBroker(Broker):
         new positions) before :meth:`on_bar` runs the rest of the bar, so that orders
         placed at the open work on that same bar, as in the backtester.
         """
-        self._process(symbol, bar, open_only=True)
+        self.on_bars_open({symbol: bar})
 
     def on_bar(self, symbol: str, bar: dict) -> None:
         """Fill the working orders of ``symbol`` against a newly closed bar."""
-        self._process(symbol, bar, open_only=False)
+        self.on_bars({symbol: bar})
 
-    def _process(self, symbol: str, bar: dict, open_only: bool) -> None:
-        ts = bar["timestamp"]
-        o, h, low = to_decimal(bar["open"]), to_decimal(bar["high"]), to_decimal(bar["low"])
-        close = to_decimal(bar["close"])
+    def on_bars_open(self, bars: dict[str, dict]) -> None:
+        """The opens of several symbols' bars at one time: every exit first, then the
+        entries in symbol order, so entries see the cash all exits freed (the
+        backtester's order)."""
+        self._process(bars, open_only=True)
+
+    def on_bars(self, bars: dict[str, dict]) -> None:
+        """The rest of several symbols' bars: stops and limits against their ranges."""
+        self._process(bars, open_only=False)
+
+    def _process(self, bars: dict[str, dict], open_only: bool) -> None:
         emitted: list[BrokerEvent] = []
         with transaction.atomic():
             account = self._account(lock=True)
-            working = list(
-                PaperOrder.objects.filter(account=account, symbol=symbol, status__in=WORKING)
+            working_all = list(
+                PaperOrder.objects.filter(account=account, symbol__in=list(bars), status__in=WORKING)
                 .select_related("parent")
                 .order_by("id")
             )
-            position = PaperPosition.objects.filter(account=account, symbol=symbol).first()
-            held = position.quantity if position else ZERO
-
-            def rank(order: PaperOrder) -> tuple:
-                # Market orders first (they fill at the open), exits before entries so the
-                # cash they free is there; then stops before limits, so a bar that reaches
-                # both a stop and a target counts the stop.
-                reduces = held != 0 and (held > 0) != (order.side == "buy")
-                kind = {"market": 0, "stop": 1, "stop_limit": 2, "limit": 3}[order.order_type]
-                return (kind, 0 if reduces else 1, order.id)
-
-            done: set[int] = set()
-            pending = [w for w in working if w.after_bar is None or w.after_bar < ts]
-            if open_only:
-                pending = [w for w in pending if w.order_type == "market"]
-            while pending:
-                progressed = False
-                for order in sorted(pending, key=rank):
-                    if order.id in done or order.status not in WORKING:
-                        continue
-                    if order.parent_id and order.parent.status != OrderStatus.FILLED:
-                        continue
-                    priced = self._fill_price(order, o, h, low)
-                    if priced is None:
-                        continue
-                    self._fill(account, order, priced, ts, o, emitted)
-                    done.add(order.id)
-                    progressed = True
-                    held = PaperPosition.objects.get(account=account, symbol=symbol).quantity
-                    if order.oco_group and order.filled_quantity > 0:
-                        for sibling in working:
-                            if (
-                                sibling.oco_group == order.oco_group
-                                and sibling.id != order.id
-                                and sibling.status in WORKING
-                            ):
-                                sibling.status = OrderStatus.CANCELLED
-                                sibling.message = f"one-cancels-other: {order.client_order_id} filled"
-                                sibling.save(update_fields=["status", "message", "updated_at"])
-                                done.add(sibling.id)
-                                emitted.append(self._update(sibling, ts, sibling.message))
-                    # Children of a filled parent become active on this same bar.
-                    for child in working:
-                        if child.parent_id == order.id:
-                            child.parent = order
-                if not progressed or open_only:
-                    break
-                pending = [w for w in working if w.id not in done and w.status in WORKING]
-                pending = [w for w in pending if w.after_bar is None or w.after_bar < ts]
-            fields = ["cash", "updated_at"]
+            if working_all:
+                by_symbol: dict[str, list[PaperOrder]] = {}
+                for order in working_all:
+                    by_symbol.setdefault(order.symbol, []).append(order)
+                passes = (True, False) if open_only else (None,)
+                for reducing in passes:
+                    for symbol, bar in bars.items():
+                        if symbol in by_symbol:
+                            self._process_symbol(
+                                account, by_symbol[symbol], bar, open_only, reducing, emitted
+                            )
+            fields = ["cash", "sequence", "updated_at"]
             if not open_only:
-                bars = dict(account.last_bars or {})
-                bars[symbol] = {"ts": ts.isoformat(), "close": str(close)}
-                account.last_bars = bars
+                last = dict(account.last_bars or {})
+                for symbol, bar in bars.items():
+                    last[symbol] = {
+                        "ts": bar["timestamp"].isoformat(),
+                        "close": str(to_decimal(bar["close"])),
+                    }
+                account.last_bars = last
                 fields.append("last_bars")
             account.save(update_fields=fields)
         self._events.extend(emitted)
+
+    def _process_symbol(
+        self,
+        account: PaperAccount,
+        working: list[PaperOrder],
+        bar: dict,
+        open_only: bool,
+        reducing: bool | None,
+        emitted: list[BrokerEvent],
+    ) -> None:
+        ts = bar["timestamp"]
+        o, h, low = to_decimal(bar["open"]), to_decimal(bar["high"]), to_decimal(bar["low"])
+        symbol = working[0].symbol
+        position = PaperPosition.objects.filter(account=account, symbol=symbol).first()
+        held = position.quantity if position else ZERO
+
+        def reduces(order: PaperOrder) -> bool:
+            return held != 0 and (held > 0) != (order.side == "buy")
+
+        def rank(order: PaperOrder) -> tuple:
+            # Market orders first (they fill at the open), exits before entries so the
+            # cash they free is there; then stops before limits, so a bar that reaches
+            # both a stop and a target counts the stop.
+            kind = {"market": 0, "stop": 1, "stop_limit": 2, "limit": 3}[order.order_type]
+            return (kind, 0 if reduces(order) else 1, order.id)
+
+        def eligible() -> list[PaperOrder]:
+            found = [
+                w
+                for w in working
+                if w.status in WORKING
+                and (w.after_bar is None or w.after_bar < ts)
+                and (not open_only or w.order_type == "market")
+            ]
+            if reducing is not None:
+                found = [w for w in found if reduces(w) == reducing]
+            return found
+
+        done: set[int] = set()
+        pending = eligible()
+        while pending:
+            progressed = False
+            for order in sorted(pending, key=rank):
+                if order.id in done or order.status not in WORKING:
+                    continue
+                if order.parent_id and order.parent.status != OrderStatus.FILLED:
+                    continue
+                priced = self._fill_price(order, o, h, low)
+                if priced is None:
+                    continue
+                held = self._fill(account, order, priced, ts, o, emitted)
+                done.add(order.id)
+                progressed = True
+                if order.oco_group and order.filled_quantity > 0:
+                    for sibling in working:
+                        if (
+                            sibling.oco_group == order.oco_group
+                            and sibling.id != order.id
+                            and sibling.status in WORKING
+                        ):
+                            sibling.status = OrderStatus.CANCELLED
+                            sibling.message = f"one-cancels-other: {order.client_order_id} filled"
+                            sibling.save(update_fields=["status", "message", "updated_at"])
+                            done.add(sibling.id)
+                            emitted.append(self._update(sibling, ts, sibling.message))
+                # Children of a filled parent become active on this same bar.
+                for child in working:
+                    if child.parent_id == order.id:
+                        child.parent = order
+            if not progressed or open_only:
+                break
+            pending = [w for w in eligible() if w.id not in done]
 
     @staticmethod
     def _fill_price(order: PaperOrder, o: Decimal, h: Decimal, low: Decimal) -> tuple[Decimal, bool] | None:
@@ -462,7 +510,7 @@ class PaperBroker(Broker):
             order.message = "insufficient cash to fill"
             order.save(update_fields=["status", "message", "updated_at"])
             emitted.append(self._update(order, ts, order.message))
-            return
+            return position.quantity
         commission = commission_decimal(self.cost_model, quantity, price)
         fill = PaperFill.objects.create(
             account=account,
@@ -499,6 +547,7 @@ class PaperBroker(Broker):
         position.save(update_fields=["quantity", "avg_cost"])
         emitted.append(self._report(fill))
         emitted.append(self._update(order, ts))
+        held = position.quantity
         if order.status == OrderStatus.PARTIALLY_FILLED:
             # Cut to the cash: the remainder will never fill.
             order.status = OrderStatus.CANCELLED
@@ -507,3 +556,4 @@ class PaperBroker(Broker):
             )
             order.save(update_fields=["status", "message", "updated_at"])
             emitted.append(self._update(order, ts, order.message))
+        return held

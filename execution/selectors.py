@@ -1,0 +1,150 @@
+"""Reads of positions, P&L and equity, derived from trades and last prices."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.db.models import OuterRef, Subquery, Sum
+
+from execution.models import EquitySnapshot, PaperAccount, Trade, TradeDirection, TradeStatus
+from execution.trades import exited_quantity
+from marketdata.models import Bar
+
+ZERO = Decimal("0")
+
+
+@dataclass(frozen=True)
+class Position:
+    """An open trade with its mark: what pages show as a position."""
+
+    trade: Trade
+    symbol: str
+    direction: str
+    quantity: Decimal
+    entry_price: Decimal
+    last_price: Decimal | None
+    market_value: Decimal | None
+    unrealized_pnl: Decimal | None
+
+    @property
+    def strategy_id(self) -> int | None:
+        return self.trade.strategy_id
+
+
+def last_prices(stock_ids: list[int] | None = None) -> dict[int, Decimal]:
+    """The newest close of each stock (any timeframe, newest bar wins)."""
+    bars = Bar.objects.all()
+    if stock_ids is not None:
+        bars = bars.filter(stock_id__in=stock_ids)
+    newest = Bar.objects.filter(stock_id=OuterRef("stock_id")).order_by("-timestamp")
+    rows = bars.filter(pk=Subquery(newest.values("pk")[:1])).values_list("stock_id", "close")
+    return dict(rows)
+
+
+def open_positions(strategy=None) -> list[Position]:
+    """Open trades marked at the newest stored close."""
+    trades = list(
+        Trade.objects.filter(status=TradeStatus.OPEN)
+        .select_related("stock", "strategy")
+        .order_by("entry_time")
+    )
+    if strategy is not None:
+        trades = [t for t in trades if t.strategy_id == getattr(strategy, "pk", strategy)]
+    prices = last_prices([t.stock_id for t in trades]) if trades else {}
+    out = []
+    for trade in trades:
+        quantity = trade.quantity - exited_quantity(trade)
+        price = prices.get(trade.stock_id)
+        sign = 1 if trade.direction == TradeDirection.LONG else -1
+        value = None if price is None else quantity * price * sign
+        pnl = None if price is None else (price - trade.entry_price) * quantity * sign
+        out.append(
+            Position(
+                trade, trade.stock.symbol, trade.direction, quantity, trade.entry_price, price, value, pnl
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class Equity:
+    equity: Decimal
+    cash: Decimal
+    positions_value: Decimal
+    unrealized_pnl: Decimal
+    realized_pnl: Decimal
+    open_positions: int
+
+
+def starting_cash() -> Decimal:
+    account = PaperAccount.objects.filter(name="default").first()
+    return account.starting_cash if account else Decimal(str(settings.PAPER_STARTING_CASH))
+
+
+def equity_now() -> Equity:
+    """Equity from the trades: starting cash + realised P&L - fees of open trades +
+    open positions at their last price."""
+    realized = Trade.objects.filter(status=TradeStatus.CLOSED).aggregate(p=Sum("realized_pnl"))["p"] or ZERO
+    open_fees = Trade.objects.filter(status=TradeStatus.OPEN).aggregate(f=Sum("fees"))["f"] or ZERO
+    positions = open_positions()
+    unrealized = sum((p.unrealized_pnl or ZERO for p in positions), ZERO)
+    cost = sum(
+        (p.entry_price * p.quantity * (1 if p.direction == TradeDirection.LONG else -1) for p in positions),
+        ZERO,
+    )
+    cash = starting_cash() + realized - open_fees - cost
+    value = cost + unrealized
+    return Equity(cash + value, cash, value, unrealized, realized, len(positions))
+
+
+def equity_curve(start: datetime | None = None, end: datetime | None = None, max_points: int = 2000):
+    """[(timestamp, equity)] from the snapshots, thinned to ``max_points``."""
+    qs = EquitySnapshot.objects.order_by("timestamp")
+    if start:
+        qs = qs.filter(timestamp__gte=start)
+    if end:
+        qs = qs.filter(timestamp__lte=end)
+    rows = list(qs.values_list("timestamp", "equity"))
+    if len(rows) > max_points:
+        step = -(-len(rows) // max_points)
+        rows = rows[::step] + ([rows[-1]] if (len(rows) - 1) % step else [])
+    return rows
+
+
+def record_equity_snapshot(timestamp: datetime, account=None) -> EquitySnapshot:
+    """Store the equity at ``timestamp`` (from the broker account when given, else from the
+    trades); the same timestamp again replaces it. Kept to a few queries: the engine
+    calls it at every bar."""
+    if account is not None:
+        equity, cash = account.net_liquidation, account.cash
+        open_trades = Trade.objects.filter(status=TradeStatus.OPEN)
+        unrealized = None
+        count = open_trades.count()
+    else:
+        derived = equity_now()
+        equity, cash, unrealized, count = (
+            derived.equity,
+            derived.cash,
+            derived.unrealized_pnl,
+            derived.open_positions,
+        )
+    realized = Trade.objects.filter(status=TradeStatus.CLOSED).aggregate(p=Sum("realized_pnl"))["p"] or ZERO
+    if unrealized is None:
+        # equity = starting cash + realised + unrealised - fees of open trades
+        open_fees = Trade.objects.filter(status=TradeStatus.OPEN).aggregate(f=Sum("fees"))["f"] or ZERO
+        unrealized = equity - starting_cash() - realized + open_fees
+    snapshot, _ = EquitySnapshot.objects.update_or_create(
+        timestamp=timestamp,
+        defaults={
+            "equity": equity,
+            "cash": cash,
+            "positions_value": equity - cash,
+            "unrealized_pnl": unrealized,
+            "realized_pnl": realized,
+            "open_positions": count,
+        },
+    )
+    return snapshot
