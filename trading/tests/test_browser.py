@@ -49,7 +49,10 @@ SEED = f"""
 from django.contrib.auth import get_user_model
 from strategies.models import Strategy
 get_user_model().objects.create_user({USERNAME!r}, password={PASSWORD!r}, is_staff=True)
-print(Strategy.objects.create(name="Browser demo", strategy_class="sma_crossover").pk)
+from marketdata.models import Stock
+strategy = Strategy.objects.create(name="Browser demo", strategy_class="sma_crossover")
+strategy.stocks.add(Stock.objects.create(symbol="BRWS"))
+print(strategy.pk)
 """
 
 
@@ -183,6 +186,27 @@ def test_overview_shows_a_new_event_without_reload(server):
                 )
                 page.locator("#event-feed li", has_text="hello from another process").wait_for(timeout=15000)
                 assert page.evaluate("window.__notReloaded") is True
+
+            # A lost message (a jump in seq) makes the page reload its state from the API.
+            page.evaluate(
+                """() => {
+                  const deliver = (seq) => window.Live._state.socket.onmessage({data: JSON.stringify({
+                    type: "event.created", group: "events", source: "test", seq: seq, sent_at: "",
+                    payload: {id: -seq, event_type: "test.gap", severity: "info", message: "seq " + seq,
+                              created_at: new Date().toISOString()}})});
+                  deliver(1); deliver(3);
+                }"""
+            )
+            page.wait_for_function("window.Live.stats.gaps === 1 && window.Live.stats.resyncs >= 1")
+            # The resync re-renders the feed from /api/overview/: the fake rows are gone.
+            page.locator("#event-feed li", has_text="seq 3").wait_for(state="detached", timeout=10000)
+            assert page.locator("#event-feed li", has_text="Browser demo activated").count() == 1
+
+            # A dropped socket reconnects by itself and resyncs.
+            page.evaluate("window.Live._state.socket.close()")
+            page.wait_for_function("window.Live.stats.reconnects === 1", timeout=20000)
+            page.wait_for_selector("[data-live-status][data-state=live]", timeout=15000)
+            assert page.evaluate("window.__notReloaded") is True
 
             # The chart and vendored library are served locally.
             assert page.evaluate("typeof window.LightweightCharts") == "object"
