@@ -206,6 +206,7 @@ class IBKRBroker(Broker):
         self._commission_sent: set[str] = set()
         self._commissions: dict[str, Decimal] = {}
         self._contracts: dict[tuple[str, str, str], Any] = {}
+        self._completed_cache: tuple[float, list[Any]] | None = None
 
         self._want_connection = False  # connect() succeeded once and disconnect() not called
         self._ever_connected = False
@@ -636,15 +637,23 @@ class IBKRBroker(Broker):
         """This session's orders first, then IB's completed orders, matched by orderRef."""
         self._require_connected()
         trade = self._find_trade(client_order_id)
-        if trade is None or not trade.isDone():
-            completed = self._request(lambda: self._ib.reqCompletedOrders(apiOnly=True), "completed orders")
-            done = [t for t in completed if t.order.orderRef == client_order_id]
+        if trade is None or not trade.isActive():
+            done = [t for t in self._completed_orders() if t.order.orderRef == client_order_id]
             if done:
                 trade = done[-1]
         if trade is None:
             return None
         self._adopt(trade)
         return self._broker_order(trade)
+
+    def _completed_orders(self) -> list[Any]:
+        """IB's completed orders, asked at most once per second: a reconciliation looks up
+        many orders in a row, and IB paces requests."""
+        now = time.monotonic()
+        if self._completed_cache is None or now - self._completed_cache[0] > 1.0:
+            completed = self._request(lambda: self._ib.reqCompletedOrders(apiOnly=True), "completed orders")
+            self._completed_cache = (now, list(completed))
+        return self._completed_cache[1]
 
     def executions(self, since: datetime | None = None) -> list[FillReport]:
         """IB's executions (today's, or as far back as TWS keeps them) since ``since``."""

@@ -213,6 +213,7 @@ class FakeIB:
             )
             raise ConnectionError("Socket disconnect")
         if self.handshake == "broken":
+            self.errorEvent.emit(-1, 507, "Bad Message Length null", None)
             raise ConnectionError("Socket connection broken while connecting")
         self.client_id = clientId
         self._connected = True
