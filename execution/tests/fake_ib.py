@@ -92,6 +92,7 @@ class FakeIB:
         self.ack = True  # False: TWS never acknowledges (no permId)
         self.ack_delay = 0  # I/O cycles before the acknowledgement arrives
         self.rejections: dict[str, tuple[int, str]] = {}  # orderRef -> (code, message) at submit
+        self.split_rejection = False  # "Inactive" and the error in separate reads
         self.disconnect_on_place = False
         self.status_first = True  # orderStatus before execDetails for a fill
         # "the broker"
@@ -406,7 +407,10 @@ class FakeIB:
             if rejection is not None:
                 server.status = "Inactive"
                 self._status_message(server)
-                self._error_on_order(server, *rejection)
+                if self.split_rejection:  # the reason arrives in a later read
+                    self._send(lambda: self._error_on_order(server, *rejection))
+                else:
+                    self._error_on_order(server, *rejection)
                 return
             server.status = "PreSubmitted" if server.order.parentId else "Submitted"
             self._status_message(server)

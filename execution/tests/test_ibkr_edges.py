@@ -154,3 +154,19 @@ def test_journal_failure_is_logged_not_raised(fake, caplog):
     fake.error(-1, 100, "Max rate of messages per second has been exceeded.")
     broker.poll_events()
     assert "could not journal IBKR notice pacing_violation" in caplog.text
+
+
+def test_rejection_at_submit_waits_for_the_reason_that_follows(broker, fake):
+    fake.rejections["E-1"] = (201, "Order rejected - reason:Exchange is closed")
+    fake.split_rejection = True
+    with pytest.raises(OrderRejected, match="Exchange is closed") as err:
+        broker.submit(req("E-1"))
+    assert err.value.code == 201
+
+
+def test_rejection_without_a_reason_still_rejects(broker, fake, monkeypatch):
+    fake.rejections["E-1"] = (201, "never delivered")
+    monkeypatch.setattr(fake, "_error_on_order", lambda *a: None)  # IB says "Inactive" only
+    with pytest.raises(OrderRejected, match="E-1: rejected by IB") as err:
+        broker.submit(req("E-1"))
+    assert err.value.code is None
