@@ -98,3 +98,25 @@ def test_nothing_listening_fails_fast_with_a_non_zero_exit():
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
     assert elapsed < 20
+
+
+def test_a_port_that_never_speaks_the_api_times_out_with_the_settings_to_check():
+    """Something listens (TWS with the API off, a wrong service) but never answers the
+    API handshake: the real ib_insync, a local socket that accepts and stays silent."""
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+    accepted: list[socket.socket] = []
+    threading.Thread(target=lambda: accepted.append(server.accept()[0]), daemon=True).start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(CommandError, match="no API handshake within 0.5s.*ActiveX and Socket Clients"):
+            call_command("ibkr_check", "--port", str(port), "--client-id", "5", "--timeout", "0.5")
+    finally:
+        for conn in accepted:
+            conn.close()
+        server.close()
+    assert time.monotonic() - started < 5
