@@ -112,11 +112,11 @@ class PositionViewSet(viewsets.ViewSet):
 
 
 class EquityViewSet(viewsets.ViewSet):
-    """The account's realised equity curve (after each closed trade) with its drawdown."""
+    """The account's equity curve (engine snapshots, else after each closed trade) with drawdown."""
 
     @extend_schema(responses=EquityPointSerializer(many=True))
     def list(self, request: Request) -> Response:
-        return Response(selectors.with_drawdown(selectors.realized_equity_curve()))
+        return Response(selectors.with_drawdown(selectors.equity_history()))
 
 
 # --- alert rules ----------------------------------------------------------------------------

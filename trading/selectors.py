@@ -16,7 +16,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
 from django.db.models import Count, Max, Q, QuerySet, Sum
 from django.utils import timezone
 
@@ -100,29 +99,32 @@ class Position:
 
 
 def open_positions() -> list[Position]:
-    """Open trades valued at the latest close of their stock."""
-    trades = list(Trade.objects.filter(status=TradeStatus.OPEN).select_related("stock", "strategy"))
-    prices = last_prices(t.stock_id for t in trades)
+    """Open trades marked at the latest close (execution.selectors does the marking, net of
+    partial exits); this adds what the pages show with them."""
+    from execution import selectors as execution_selectors
+
     return [
         Position(
-            trade_id=t.pk,
-            strategy_id=t.strategy_id,
-            strategy=t.strategy.name if t.strategy else "manual",
-            symbol=t.stock.symbol,
-            direction=t.direction,
-            quantity=t.quantity,
-            entry_price=t.entry_price,
-            entry_time=t.entry_time,
-            last_price=prices.get(t.stock_id),
-            stop_loss=t.stop_loss,
-            take_profit=t.take_profit,
+            trade_id=p.trade.pk,
+            strategy_id=p.trade.strategy_id,
+            strategy=p.trade.strategy.name if p.trade.strategy else "manual",
+            symbol=p.symbol,
+            direction=p.direction,
+            quantity=p.quantity,
+            entry_price=p.entry_price,
+            entry_time=p.trade.entry_time,
+            last_price=p.last_price,
+            stop_loss=p.trade.stop_loss,
+            take_profit=p.trade.take_profit,
         )
-        for t in trades
+        for p in execution_selectors.open_positions()
     ]
 
 
 def starting_cash() -> Decimal:
-    return Decimal(str(settings.PAPER_STARTING_CASH))
+    from execution import selectors as execution_selectors
+
+    return execution_selectors.starting_cash()
 
 
 @dataclass
@@ -146,28 +148,46 @@ class AccountSummary:
 
 
 def account_summary(positions: list[Position] | None = None, now: datetime | None = None) -> AccountSummary:
-    """Equity = starting cash + realised P&L (net of fees) + unrealised P&L of open trades.
+    """Equity from execution.selectors.equity_now (cash + positions at their last price).
 
-    Day P&L is the realised P&L of trades closed since midnight UTC plus the change of the
-    open positions since the day began (approximated by their unrealised P&L when they
-    were opened today, which is the common case for intraday strategies).
+    Day P&L is equity now minus the last equity snapshot taken before midnight UTC; without
+    such a snapshot (a fresh account) it is the realised P&L of trades closed today plus
+    the unrealised P&L of positions opened today.
     """
+    from execution import selectors as execution_selectors
+    from execution.models import EquitySnapshot
+
     positions = open_positions() if positions is None else positions
     now = now or timezone.now()
     midnight = datetime.combine(now.date(), time.min, tzinfo=now.tzinfo)
-    closed = Trade.objects.filter(status=TradeStatus.CLOSED)
-    realized = closed.aggregate(s=Sum("realized_pnl"))["s"] or ZERO
-    realized_today = closed.filter(exit_time__gte=midnight).aggregate(s=Sum("realized_pnl"))["s"] or ZERO
-    unrealized = sum((p.unrealized_pnl or ZERO for p in positions), ZERO)
-    unrealized_today = sum((p.unrealized_pnl or ZERO for p in positions if p.entry_time >= midnight), ZERO)
+    equity = execution_selectors.equity_now()
+    before_today = EquitySnapshot.objects.filter(timestamp__lt=midnight).order_by("-timestamp").first()
+    if before_today is not None:
+        day_pnl = equity.equity - before_today.equity
+    else:
+        closed_today = Trade.objects.filter(status=TradeStatus.CLOSED, exit_time__gte=midnight)
+        realized_today = closed_today.aggregate(s=Sum("realized_pnl"))["s"] or ZERO
+        opened_today = (p.unrealized_pnl or ZERO for p in positions if p.entry_time >= midnight)
+        day_pnl = realized_today + sum(opened_today, ZERO)
     return AccountSummary(
-        equity=starting_cash() + realized + unrealized,
-        realized_pnl=realized,
-        unrealized_pnl=unrealized,
-        day_pnl=realized_today + unrealized_today,
+        equity=equity.equity,
+        realized_pnl=equity.realized_pnl,
+        unrealized_pnl=sum((p.unrealized_pnl or ZERO for p in positions), ZERO),
+        day_pnl=day_pnl,
         open_positions=len(positions),
         trades_today=Trade.objects.filter(entry_time__gte=midnight).count(),
     )
+
+
+def equity_history(limit: int = 2000) -> list[dict[str, Any]]:
+    """The account's equity curve: the engine's snapshots when there are any, else the
+    equity after each closed trade."""
+    from execution import selectors as execution_selectors
+
+    rows = execution_selectors.equity_curve(max_points=limit)
+    if rows:
+        return [{"time": _epoch(ts), "equity": float(value)} for ts, value in rows]
+    return realized_equity_curve(limit)
 
 
 def realized_equity_curve(limit: int = 2000) -> list[dict[str, Any]]:
@@ -217,14 +237,10 @@ def strategy_state(strategy: Strategy) -> str:
 
 
 def global_kill_switch() -> bool:
-    """Whether the global kill switch is on (execution's model, once it exists)."""
-    from execution import models as execution_models
+    """Whether the global kill switch is on (new entries refused everywhere)."""
+    from execution import risk
 
-    model = getattr(execution_models, "KillSwitch", None)
-    if model is None:
-        return False
-    row = model.objects.filter(strategy__isnull=True).order_by("-id").first()
-    return bool(row and getattr(row, "enabled", False))
+    return risk.global_kill_switch()
 
 
 def signal_dict(signal: TradeSignal) -> dict[str, Any]:

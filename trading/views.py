@@ -86,7 +86,7 @@ def overview(request: HttpRequest) -> HttpResponse:
             "kill_switch": selectors.global_kill_switch(),
             "signals": selectors.latest_signals(20),
             "events": selectors.latest_events(30),
-            "equity_curve": selectors.with_drawdown(selectors.realized_equity_curve()),
+            "equity_curve": selectors.with_drawdown(selectors.equity_history()),
             "can_trade": is_trader(request.user),
         },
     )

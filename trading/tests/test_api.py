@@ -41,7 +41,8 @@ def test_overview_positions_equity(api, viewer, world):
     assert data["account"]["open_positions"] == 1
     # 10 shares bought at 142, last close 180 (the newest bar): unrealised 380
     assert float(data["positions"][0]["unrealized_pnl"]) == pytest.approx(380.0)
-    assert float(data["account"]["equity"]) == pytest.approx(100000 + 50 + 380)
+    # starting cash + realised 50 + unrealised 380 - the open trade's fees (2)
+    assert float(data["account"]["equity"]) == pytest.approx(100000 + 50 + 380 - 2)
     assert data["strategies"][0]["state"] == "active" and data["strategies"][0]["open_trades"] == 1
     assert data["events"][0]["message"] == "engine started"
     assert data["signals"][0]["reasons"]
