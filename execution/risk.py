@@ -328,7 +328,8 @@ def check_entry(c: EntryCheck) -> None:  # noqa: C901 - one rule after the other
         raise RiskRejected("kill_switch", "global kill switch is on: no new orders")
     if strategy.kill_switch:
         raise RiskRejected("kill_switch", f"kill switch of {strategy.name} is on: no new orders")
-    lock = active_protections(strategy, stock, c.now).order_by("-expires_at").first()
+    # Protections count bars: a lock ending at bar e blocks signals of bars before e.
+    lock = active_protections(strategy, stock, c.bar_time).order_by("-expires_at").first()
     if lock is not None:
         raise RiskRejected(
             "protection", f"{lock.kind} lock until {lock.expires_at:%Y-%m-%d %H:%M}: {lock.reason}"
@@ -349,7 +350,8 @@ def check_entry(c: EntryCheck) -> None:  # noqa: C901 - one rule after the other
             "max_orders_per_minute", f"{overall} orders in the last minute across all strategies"
         )
 
-    start_equity = _day_start_equity(c.now)
+    # The trading day is the signal bar's (UTC) day; a daily-loss lock lasts until the next.
+    start_equity = _day_start_equity(c.bar_time)
     daily = global_limit("RISK_MAX_DAILY_LOSS", 0)
     if daily and start_equity and start_equity > 0:
         loss = (start_equity - c.equity) / start_equity
@@ -357,7 +359,7 @@ def check_entry(c: EntryCheck) -> None:  # noqa: C901 - one rule after the other
             add_protection(
                 ProtectionKind.DAILY_LOSS,
                 f"daily loss {loss:.2%} reached the limit {Decimal(str(daily)):.2%}",
-                _next_day(c.now),
+                _next_day(c.bar_time),
                 now=c.now,
             )
             raise RiskRejected(
@@ -366,7 +368,7 @@ def check_entry(c: EntryCheck) -> None:  # noqa: C901 - one rule after the other
             )
     daily_strategy = strategy_limit(strategy, "max_daily_loss")
     if daily_strategy and start_equity:
-        day = c.now.astimezone(timezone.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        day = c.bar_time.astimezone(timezone.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         realized = sum(
             Trade.objects.filter(strategy=strategy, exit_time__gte=day, exit_time__lte=c.now).values_list(
                 "realized_pnl", flat=True
@@ -378,7 +380,7 @@ def check_entry(c: EntryCheck) -> None:  # noqa: C901 - one rule after the other
             add_protection(
                 ProtectionKind.DAILY_LOSS,
                 f"{strategy.name} lost {-realized:.2f} today (limit {limit:.2f})",
-                _next_day(c.now),
+                _next_day(c.bar_time),
                 strategy=strategy,
                 now=c.now,
             )
