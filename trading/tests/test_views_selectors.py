@@ -1,0 +1,144 @@
+"""The read and write helpers behind the pages: selectors shapes, actions' fallbacks."""
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+
+from execution.models import EngineCommand, EquitySnapshot
+from strategies.models import BacktestRun, Strategy, StrategyEvent
+from trading import actions, selectors
+from trading.templatetags.trading_extras import metric
+from trading.tests.factories import make_backtest, make_open_order, make_stock, make_story, make_strategy
+
+pytestmark = pytest.mark.django_db
+
+
+def test_equity_points_accept_every_stored_shape():
+    iso = [["2024-01-01T00:00:00Z", 100], ["2024-01-02", 110]]
+    assert [p["equity"] for p in selectors.equity_points(iso)] == [100.0, 110.0]
+    dicts = [{"timestamp": 1704067200000, "equity": 5}, {"time": 1704153600, "value": 6}, {"t": None, "v": 1}]
+    assert [p["time"] for p in selectors.equity_points(dicts)] == [1704067200, 1704153600]
+    columns = {"timestamps": ["2024-01-01T00:00:00+00:00"], "equity": [7]}
+    assert selectors.equity_points(columns) == [{"time": 1704067200, "equity": 7.0}]
+    junk = [["not a date", 1], [True, 2], ["2024-01-01", "nan"], "x", [datetime(2024, 1, 3, tzinfo=UTC), "8"]]
+    assert selectors.equity_points(junk) == [{"time": 1704240000, "equity": 8.0}]
+    assert selectors.equity_points(None) == []
+    curve = selectors.with_drawdown([{"time": 1, "equity": 100.0}, {"time": 2, "equity": 80.0}])
+    assert curve[1]["drawdown"] == pytest.approx(-20.0)
+
+
+def test_metric_filter():
+    assert metric(0.1234, "pct") == "12.34%"
+    assert metric(3, "raw") == "3" and metric(2.5, "raw") == "2.5"
+    assert metric(1234.5) == "1,234.50"
+    assert metric(None) == "—" and metric("n/a") == "n/a" and metric(True) == "True"
+
+
+def test_backtest_dict_and_metric_rows():
+    run = make_backtest()
+    data = selectors.backtest_dict(run, with_curve=True)
+    assert data["done"] is True and len(data["equity"]) == 3
+    rows = selectors.metric_rows([run])
+    assert rows[0]["key"] == "total_return" and rows[0]["kind"] == "pct"
+
+
+def test_day_pnl_uses_the_last_snapshot_before_midnight():
+    stock = make_stock()
+    strategy = make_strategy(stock)
+    make_story(stock, strategy, closed=True, pnl="50")
+    EquitySnapshot.objects.create(
+        timestamp=datetime.now(UTC) - timedelta(days=2), equity=Decimal("99000"), cash=Decimal("99000")
+    )
+    summary = selectors.account_summary()
+    assert summary.equity == Decimal("100050")
+    assert summary.day_pnl == Decimal("1050")
+    history = selectors.equity_history()
+    assert history and history[0]["equity"] == 99000.0
+
+
+def test_trade_story_without_signal_uses_market_context():
+    stock = make_stock()
+    strategy = make_strategy(stock)
+    trade = make_story(stock, strategy)
+    trade.signal = None
+    trade.market_context = {"reasons": ["breakout"], "indicators": {"atr_14": 2.0}}
+    trade.save()
+    story = selectors.trade_story(trade)
+    assert story.reasons == ["breakout"] and story.indicator_values == {"atr_14": 2.0}
+    chart = selectors.trade_chart(trade)
+    assert chart["bars"] and chart["markers"]
+
+
+def test_order_and_signal_dicts():
+    stock = make_stock()
+    strategy = make_strategy(stock)
+    order = make_open_order(stock, strategy)
+    assert selectors.order_dict(order)["status"] == "submitted"
+    assert selectors.orders(status="submitted", strategy_id=strategy.pk, symbol="aapl").count() == 1
+
+
+def test_fallback_activation_without_the_strategies_service(monkeypatch, trader):
+    strategy = make_strategy(active=False)
+
+    def missing(module, name):
+        raise actions.ActionUnavailable(name)
+
+    monkeypatch.setattr(actions, "_service", missing)
+    actions.set_strategy_active(strategy, True, user=trader)
+    strategy.refresh_from_db()
+    assert strategy.active is True
+    assert StrategyEvent.objects.filter(event_type="strategy.activated").exists()
+    with pytest.raises(actions.ActionUnavailable):
+        actions.set_kill_switch(True)
+
+
+def test_activation_refused_without_stocks(client, trader):
+    strategy = make_strategy(active=False)
+    client.force_login(trader)
+    response = client.post(reverse("strategy-activation", args=[strategy.pk]), {"active": "1"}, follow=True)
+    assert "at least one stock" in response.content.decode()
+    strategy.refresh_from_db()
+    assert strategy.active is False
+
+
+def test_kill_switch_and_commands_through_execution(client, trader):
+    stock = make_stock()
+    strategy = make_strategy(stock)
+    order = make_open_order(stock, strategy)
+    trade = make_story(stock, strategy, closed=False)
+    client.force_login(trader)
+    client.post(reverse("kill-switch"), {"enabled": "1"})
+    assert selectors.global_kill_switch() is True
+    assert b"Release global kill switch" in client.get("/").content
+    client.post(reverse("kill-switch"), {"enabled": "1", "strategy": strategy.pk})
+    strategy.refresh_from_db()
+    assert strategy.kill_switch is True and selectors.strategy_state(strategy) == "killed"
+    client.post(reverse("order-cancel", args=[order.pk]))
+    client.post(reverse("trade-close", args=[trade.pk]))
+    kinds = list(EngineCommand.objects.values_list("kind", flat=True))
+    assert kinds == ["kill_switch_on", "kill_switch_on", "cancel_order", "close_trade"]
+    client.post(reverse("kill-switch"), {"enabled": "0"})
+    assert selectors.global_kill_switch() is False
+
+
+def test_run_a_backtest_from_the_strategy_page(client, trader, django_capture_on_commit_callbacks):
+    stock = make_stock(bars=120)
+    strategy = make_strategy(stock)
+    client.force_login(trader)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("strategy-backtest", args=[strategy.pk]), follow=True)
+    assert response.status_code == 200
+    run = BacktestRun.objects.get(strategy=strategy)
+    assert run.status in ("done", "failed"), run.error
+    page = client.get(reverse("strategy-detail", args=[strategy.pk])).content.decode()
+    assert f"#{run.pk}" in page
+
+
+def test_backtest_of_an_invalid_strategy_is_refused(client, trader):
+    strategy = Strategy.objects.create(name="Empty", strategy_class="sma_crossover")
+    client.force_login(trader)
+    response = client.post(reverse("strategy-backtest", args=[strategy.pk]), follow=True)
+    assert "Backtest not started" in response.content.decode()
+    assert not BacktestRun.objects.exists()
