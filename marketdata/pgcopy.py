@@ -16,6 +16,7 @@ from psycopg import sql
 from marketdata.validation import BAR_COLUMNS, PRICE_COLUMNS
 
 STAGE_TABLE = "marketdata_bar_stage"
+FLOAT_STAGE_TABLE = "marketdata_bar_stage_f8"
 _STAGE_DDL = f"""
 CREATE TEMP TABLE IF NOT EXISTS {STAGE_TABLE} (
     "timestamp" timestamptz NOT NULL,
@@ -24,13 +25,25 @@ CREATE TEMP TABLE IF NOT EXISTS {STAGE_TABLE} (
     volume bigint NOT NULL
 ) ON COMMIT DELETE ROWS
 """
+# float64 frames travel as binary float8 (no text formatting in Python at all) and are
+# rounded to NUMERIC(18, 6) by the server; PostgreSQL converts float8 to numeric through
+# 15 significant digits, the same value as the float's shortest repr for any real price.
+_FLOAT_STAGE_DDL = f"""
+CREATE TEMP TABLE IF NOT EXISTS {FLOAT_STAGE_TABLE} (
+    "timestamp" timestamptz NOT NULL,
+    open float8 NOT NULL, high float8 NOT NULL, low float8 NOT NULL, close float8 NOT NULL,
+    volume bigint NOT NULL
+) ON COMMIT DELETE ROWS
+"""
 # One statement: insert the new rows, update only rows whose values differ, and count
 # both (xmax = 0 marks a freshly inserted row). Unchanged rows are neither written nor
 # returned, so a re-load of the same data writes nothing.
-_UPSERT = f"""
+_UPSERT = """
 WITH upserted AS (
     INSERT INTO stock_data (stock_id, timeframe, "timestamp", open, high, low, close, volume)
-    SELECT %s, %s, s."timestamp", s.open, s.high, s.low, s.close, s.volume FROM {STAGE_TABLE} s
+    SELECT %s, %s, s."timestamp", s.open::numeric(18, 6), s.high::numeric(18, 6), s.low::numeric(18, 6),
+           s.close::numeric(18, 6), s.volume
+    FROM {stage} s
     ON CONFLICT (stock_id, timeframe, "timestamp") DO UPDATE SET
         open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low,
         close = EXCLUDED.close, volume = EXCLUDED.volume
@@ -40,6 +53,9 @@ WITH upserted AS (
 )
 SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM upserted
 """
+_PG_EPOCH_US = 946_684_800 * 1_000_000  # 2000-01-01 in Unix microseconds
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8  # signature, flags, extension length
+_COPY_TRAILER = b"\xff\xff"
 
 
 def _text_column(column: pd.Series) -> list[str]:
@@ -66,19 +82,43 @@ def copy_text(frame: pd.DataFrame, prefix: str | None = None) -> str:
     return "\n".join(map("\t".join, zip(*columns, strict=True))) + "\n"
 
 
+_FLOAT_ROW = np.dtype(
+    [("n", ">i2"), ("l0", ">i4"), ("ts", ">i8")]
+    + [item for i, c in enumerate(PRICE_COLUMNS, 1) for item in ((f"l{i}", ">i4"), (c, ">f8"))]
+    + [("l5", ">i4"), ("volume", ">i8")]
+)
+
+
+def copy_binary(frame: pd.DataFrame) -> bytes:
+    """``frame`` (float64 prices) as a binary COPY stream for the float8 staging table."""
+    rows = np.empty(len(frame), dtype=_FLOAT_ROW)
+    rows["n"] = 6
+    for name in ("l0", "l1", "l2", "l3", "l4", "l5"):
+        rows[name] = 8
+    micros = frame.index.tz_convert("UTC").as_unit("us").asi8
+    rows["ts"] = micros - _PG_EPOCH_US
+    for column in PRICE_COLUMNS:
+        rows[column] = frame[column].to_numpy(dtype="float64")
+    rows["volume"] = frame["volume"].to_numpy(dtype="int64")
+    return _COPY_HEADER + rows.tobytes() + _COPY_TRAILER
+
+
 def upsert_bars(stock_id: int, timeframe: str, frame: pd.DataFrame) -> tuple[int, int]:
     """COPY ``frame`` into a temp staging table, then one INSERT ... ON CONFLICT.
 
     Returns (inserted, updated). Must run inside a transaction (the stage empties on commit).
     """
-    payload = copy_text(frame)
+    binary = all(frame[c].dtype.kind == "f" for c in PRICE_COLUMNS)
+    stage, ddl = (FLOAT_STAGE_TABLE, _FLOAT_STAGE_DDL) if binary else (STAGE_TABLE, _STAGE_DDL)
+    options = " (FORMAT BINARY)" if binary else ""
     with connection.cursor() as cursor:
         raw = cursor.cursor
-        raw.execute(_STAGE_DDL)
-        raw.execute(f"TRUNCATE {STAGE_TABLE}")
-        with raw.copy(f'COPY {STAGE_TABLE} ("timestamp", open, high, low, close, volume) FROM STDIN') as copy:
-            copy.write(payload)
-        raw.execute(_UPSERT, (stock_id, timeframe))
+        raw.execute(ddl)
+        raw.execute(f"TRUNCATE {stage}")
+        columns = '("timestamp", open, high, low, close, volume)'
+        with raw.copy(f"COPY {stage} {columns} FROM STDIN{options}") as copy:
+            copy.write(copy_binary(frame) if binary else copy_text(frame))
+        raw.execute(_UPSERT.format(stage=stage), (stock_id, timeframe))
         inserted, updated = raw.fetchone()
     return int(inserted), int(updated)
 
@@ -90,7 +130,6 @@ _ROW = np.dtype(
 )
 _HEADER = 19  # signature (11) + flags (4) + header extension length (4)
 _TRAILER = 2
-_PG_EPOCH_US = 946_684_800 * 1_000_000  # 2000-01-01 in Unix microseconds
 
 
 def read_bars(stock_id: int, timeframe: str, start: datetime | None, end: datetime | None) -> pd.DataFrame:

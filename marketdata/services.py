@@ -246,21 +246,29 @@ def _json(value: Any) -> str:
 
 def _indicator_rows(
     frame: pd.DataFrame, spec: IndicatorSpec, start: datetime | None
-) -> tuple[pd.DatetimeIndex, list[float], list[dict]]:
+) -> tuple[pd.DatetimeIndex, list[float], dict[str, list[float | None]]]:
+    """The rows of one indicator to store: times, primary values, every output column."""
     out = compute_one(frame, spec)
     keep = np.zeros(len(out), dtype=bool)
     keep[spec.warmup :] = True  # warm-up rows are not values; they are not stored
-    primary = out.iloc[:, 0].to_numpy()
-    keep &= np.isfinite(primary)
+    keep &= np.isfinite(out.iloc[:, 0].to_numpy())
     if start is not None:
         keep &= out.index >= pd.Timestamp(start)
     out = out[keep]
-    columns = list(out.columns)
-    records = [
-        {k: (v if math.isfinite(v) else None) for k, v in zip(columns, row, strict=True)}
-        for row in out.itertuples(index=False, name=None)
-    ]
-    return out.index, out.iloc[:, 0].tolist(), records
+    columns = {name: [v if math.isfinite(v) else None for v in out[name].tolist()] for name in out.columns}
+    return out.index, out.iloc[:, 0].tolist(), columns
+
+
+def _json_rows(columns: dict[str, list[float | None]]) -> list[str]:
+    """One JSON object per row, built by string joins (json.dumps per row is 3x slower).
+
+    Keys are sorted like ``_json`` sorts them, so the text is the same either way.
+    """
+    parts = []
+    for name in sorted(columns):
+        key = json.dumps(name) + ":"
+        parts.append([key + ("null" if v is None else repr(v)) for v in columns[name]])
+    return ["{" + ",".join(row) + "}" for row in zip(*parts, strict=True)]
 
 
 def store_indicators(
@@ -281,7 +289,7 @@ def store_indicators(
     results = []
     with transaction.atomic():
         for spec in specs:
-            times, values, records = _indicator_rows(frame, spec, start)
+            times, values, columns = _indicator_rows(frame, spec, start)
             parameters = spec.kwargs
             metadata = {
                 "pandas_ta": PANDAS_TA_VERSION,
@@ -299,18 +307,18 @@ def store_indicators(
                     _json(metadata),
                     times,
                     values,
-                    [_json(r) for r in records],
+                    _json_rows(columns),
                 )
             else:
                 inserted, updated = _store_indicators_orm(
-                    stock, timeframe, spec, parameters, metadata, times, values, records
+                    stock, timeframe, spec, parameters, metadata, times, values, columns
                 )
             results.append(IndicatorStoreResult(spec.key, inserted, updated, len(times) - inserted - updated))
     return results
 
 
 def _store_indicators_orm(
-    stock, timeframe, spec, parameters, metadata, times, values, records
+    stock, timeframe, spec, parameters, metadata, times, values, columns
 ) -> tuple[int, int]:
     if not len(times):
         return 0, 0
@@ -326,6 +334,7 @@ def _store_indicators_orm(
         )
     }
     to_create, to_update = [], []
+    records = [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
     for ts, value, record in zip(times, values, records, strict=True):
         row = existing.get(ts)
         fields = {"parameters": parameters, "value": value, "values": record, "metadata": metadata}

@@ -104,3 +104,10 @@ def test_compute_indicators_command(daily, capsys):
         call_command("compute_indicators", "AAPL", "--start", "tomorrow")
     with pytest.raises(CommandError, match="unknown symbol 'ZZZ'"):
         call_command("compute_indicators", "ZZZ")
+
+
+def test_json_rows_match_json_dumps():
+    from marketdata.services import _json, _json_rows
+
+    columns = {"b_1": [1.5, None], "a_1": [0.1, 2.0]}
+    assert _json_rows(columns) == [_json({"a_1": 0.1, "b_1": 1.5}), _json({"a_1": 2.0, "b_1": None})]

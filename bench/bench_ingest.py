@@ -1,0 +1,89 @@
+"""Ingest 1,000,000 bars (20 symbols x 50,000 minute bars): first load, unchanged re-load,
+every value changed; and a plain COPY of the same rows into the same table for the ratio.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_marketdata .venv/bin/python bench/bench_ingest.py
+"""
+
+from __future__ import annotations
+
+import time
+
+from _md_setup import bench_stocks, setup
+
+SYMBOLS, BARS = 20, 50_000
+TARGET = 60_000
+
+
+def main() -> None:
+    setup()
+    from django.db import connection, transaction
+
+    from marketdata.models import Bar
+    from marketdata.pgcopy import copy_text
+    from marketdata.providers.sample import synthetic_bars
+    from marketdata.services import IngestResult, ingest_bars
+
+    stocks = bench_stocks(SYMBOLS)
+    t0 = time.perf_counter()
+    frames = [synthetic_bars(s.symbol, BARS) for s in stocks]
+    changed = [
+        f.assign(
+            open=(f["open"] * 1.01).round(4),
+            high=(f["high"] * 1.01).round(4),
+            low=(f["low"] * 1.01).round(4),
+            close=(f["close"] * 1.01).round(4),
+            volume=f["volume"] + 1,
+        )
+        for f in frames
+    ]
+    total = SYMBOLS * BARS
+    print(f"generated {total:,} bars in {time.perf_counter() - t0:.1f}s")
+    pg = connection.vendor == "postgresql"
+
+    def empty() -> None:
+        Bar.objects.filter(stock__in=stocks).delete()
+        if pg:
+            others = Bar.objects.exclude(stock__in=stocks).exists()
+            with connection.cursor() as cursor:
+                cursor.execute("VACUUM ANALYZE stock_data" if others else "TRUNCATE stock_data")
+
+    def run(label: str, batch) -> tuple[float, IngestResult]:
+        start = time.perf_counter()
+        result = IngestResult()
+        for stock, frame in zip(stocks, batch, strict=True):
+            result = result + ingest_bars(stock, "1min", frame)
+        elapsed = time.perf_counter() - start
+        print(f"{label:<28} {elapsed:6.2f}s {total / elapsed:>10,.0f} rows/s   ({result})")
+        return total / elapsed, result
+
+    plain = None
+    if pg:
+        empty()
+        start = time.perf_counter()
+        for stock, frame in zip(stocks, frames, strict=True):
+            with transaction.atomic(), connection.cursor() as cursor:
+                payload = copy_text(frame, prefix=f"{stock.pk}\t1min")
+                columns = 'stock_id, timeframe, "timestamp", open, high, low, close, volume'
+                sql = f"COPY stock_data ({columns}) FROM STDIN"
+                with cursor.cursor.copy(sql) as copy:
+                    copy.write(payload)
+        elapsed = time.perf_counter() - start
+        plain = total / elapsed
+        print(f"{'plain COPY (baseline)':<28} {elapsed:6.2f}s {plain:>10,.0f} rows/s")
+    empty()
+    first, r1 = run("ingest: first load", frames)
+    same, r2 = run("ingest: unchanged re-load", frames)
+    diff, r3 = run("ingest: every value changed", changed)
+    assert r1.inserted == total and r2.unchanged == total and r3.updated == total, "unexpected counts"
+    if plain:
+        print(
+            f"ratio to plain COPY: first load {first / plain:.2f}, unchanged {same / plain:.2f}, "
+            f"changed {diff / plain:.2f}"
+        )
+    ok = first >= TARGET and same >= TARGET
+    print(f"target >= {TARGET:,} rows/s on first load and unchanged re-load: {'met' if ok else 'NOT met'}")
+    empty()
+
+
+if __name__ == "__main__":
+    main()
