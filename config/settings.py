@@ -198,6 +198,12 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Market data, strategies, backtests, orders and trades.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Several models have a "status" field with different choices; name each enum.
+    "ENUM_NAME_OVERRIDES": {
+        "OrderStatusEnum": "execution.models.OrderStatus",
+        "TradeStatusEnum": "execution.models.TradeStatus",
+        "BacktestStatusEnum": "strategies.models.BacktestStatus",
+    },
 }
 
 # --- market data ------------------------------------------------------------------------
