@@ -187,3 +187,21 @@ def test_disconnect_after_submit_fill_in_the_gap_applied_once(market, fake):
     assert [o.orderRef for o in fake.placed] == ["E-1", "E-2"]
     assert errors() == []
     engine.shutdown()
+
+
+def test_broker_ibkr_in_the_settings_gives_the_engine_the_ibkr_broker(market, fake, settings, monkeypatch):
+    settings.BROKER = "ibkr"
+    settings.IBKR_HOST, settings.IBKR_PORT, settings.IBKR_CLIENT_ID = "127.0.0.1", 4002, 7
+    settings.IBKR_ACCOUNT = "DU1234567"
+    monkeypatch.setattr("execution.brokers.ib_compat.IB", lambda: fake)  # the one seam: no TWS
+    options = engine_core.EngineOptions(
+        start=T0 + timedelta(days=20), end=T0 + timedelta(days=39), poll_interval=0.01
+    )
+    engine = engine_core.Engine(options)
+    assert isinstance(engine.broker, IBKRBroker)
+    engine.setup()
+    assert engine.trading_allowed and engine.state == "trading"
+    assert (fake.client.host, fake.client.port, fake.client_id) == ("127.0.0.1", 4002, 7)
+    assert StrategyEvent.objects.filter(event_type="reconcile.done").exists()
+    engine.shutdown()
+    assert not fake.isConnected()
