@@ -8,6 +8,7 @@ otherwise they live in this process. The clock and sleep are injectable for test
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from typing import Protocol
 from marketdata.providers.base import ProviderError
 
 DAY = 86_400
+logger = logging.getLogger("marketdata.limiter")
 
 
 class CreditsExhausted(ProviderError):
@@ -109,6 +111,7 @@ class CreditLimiter:
                     f"Twelve Data daily credits used up ({self.per_day}/day); they reset at 00:00 UTC"
                 )
             pause = (minute + 1) * 60 - now + 0.05
+            logger.info("API credits for this minute used (%d/min); waiting %.0fs", self.per_minute, pause)
             self.sleep(pause)
             waited += pause
 
