@@ -67,10 +67,39 @@ def set_strategy_active(strategy: Strategy, active: bool, user: Any = None) -> S
     return strategy
 
 
+def save_strategy(form: Any, user: Any = None) -> Strategy:
+    """Save a valid StrategyForm through strategies.services.update_strategy (which
+    re-validates and journals); its field errors are put back on the form and re-raised."""
+    from django.core.exceptions import ValidationError
+
+    try:
+        service = _service("strategies.services", "update_strategy")
+    except ActionUnavailable:
+        return form.save()
+    try:
+        return service(
+            form.instance, stocks=list(form.cleaned_data.get("stocks") or []), **form.service_values()
+        )
+    except ValidationError as exc:
+        form._update_errors(exc)
+        raise
+
+
+def _refusing(call: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run a service; its "this makes no sense" error (a ValueError such as
+    execution.commands.CommandError) becomes an ActionRefused with its message."""
+    try:
+        return call(*args, **kwargs)
+    except ActionUnavailable:
+        raise
+    except ValueError as exc:
+        raise ActionRefused(str(exc)) from None
+
+
 def set_kill_switch(enabled: bool, strategy: Strategy | None = None, user: Any = None) -> Any:
     """Global (strategy None) or per-strategy kill switch, through execution.commands."""
     service = _service("execution.commands", "set_kill_switch")
-    return service(enabled, strategy=strategy, user=user)
+    return _refusing(service, enabled, strategy=strategy, user=user)
 
 
 def cancel_order(order: Any, user: Any = None) -> Any:
@@ -78,13 +107,13 @@ def cancel_order(order: Any, user: Any = None) -> Any:
         raise ActionRefused(
             f"order {order.client_order_id} is {order.status}; only open orders can be cancelled"
         )
-    return _service("execution.commands", "request_cancel_order")(order, user)
+    return _refusing(_service("execution.commands", "request_cancel_order"), order, user)
 
 
 def close_trade(trade: Any, user: Any = None) -> Any:
     if trade.status != "open":
         raise ActionRefused(f"trade #{trade.pk} is already closed")
-    return _service("execution.commands", "request_close_trade")(trade, user)
+    return _refusing(_service("execution.commands", "request_close_trade"), trade, user)
 
 
 def start_backtest(strategy: Strategy, user: Any = None) -> Any:

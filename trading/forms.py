@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 from execution.models import OrderStatus
 from strategies.models import BacktestStatus, Severity, Strategy
@@ -93,6 +93,31 @@ class StrategyForm(forms.ModelForm):
 
     def other_fields(self) -> list[forms.BoundField]:
         return [self[n] for n in self.fields if not n.startswith(self.PARAM_PREFIX)]
+
+    def _update_errors(self, errors: ValidationError) -> None:
+        """Model-level errors about fields this form does not show (the class, the raw
+        parameters, risk_settings) become form-wide errors instead of a crash."""
+        if hasattr(errors, "error_dict"):
+            mapped: dict[str, list] = {}
+            for name, messages in errors.error_dict.items():
+                if name == "parameters" and "parameters_json" in self.fields:
+                    target = "parameters_json"
+                elif name in self.fields or name == NON_FIELD_ERRORS:
+                    target = name
+                else:
+                    target = NON_FIELD_ERRORS
+                    messages = [ValidationError(f"{name}: {m}") for e in messages for m in e.messages]
+                mapped.setdefault(target, []).extend(messages)
+            errors = ValidationError(mapped)
+        super()._update_errors(errors)
+
+    def service_values(self) -> dict[str, Any]:
+        """The cleaned values as strategies.services.update_strategy takes them."""
+        values = {
+            n: self.cleaned_data[n] for n in self.Meta.fields if n != "stocks" and n in self.cleaned_data
+        }
+        values["parameters"] = self.instance.parameters
+        return values
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()

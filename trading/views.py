@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -128,9 +128,13 @@ def strategy_detail(request: HttpRequest, pk: int) -> HttpResponse:
         _require_trader(request)
         form = StrategyForm(request.POST, instance=strategy)
         if form.is_valid():
-            form.save()
-            messages.success(request, "Strategy saved.")
-            return redirect("strategy-detail", pk=strategy.pk)
+            try:
+                actions.save_strategy(form, user=request.user)
+            except ValidationError:
+                pass  # the errors are on the form
+            else:
+                messages.success(request, "Strategy saved.")
+                return redirect("strategy-detail", pk=strategy.pk)
         messages.error(request, "Please correct the errors below.")
     latest = selectors.latest_backtest(strategy)
     status = 400 if request.method == "POST" else 200

@@ -305,3 +305,52 @@ def test_strategy_with_unknown_class_edits_raw_json(client, trader):
     client.force_login(trader)
     url = reverse("strategy-detail", args=[strategy.pk])
     assert b"parameters_json" in client.get(url).content
+
+
+def test_strategy_form_errors_on_hidden_fields_do_not_crash(client, trader, world):
+    strategy = Strategy.objects.create(name="Gone2", strategy_class="vanished", parameters={"a": 1})
+    client.force_login(trader)
+    data = {
+        "name": "Gone2",
+        "timeframe": "1day",
+        "sizing_method": "fixed_fraction",
+        "position_fraction": "0.1",
+        "risk_per_trade": "0.01",
+        "stop_loss_type": "none",
+        "stop_loss_value": "0",
+        "take_profit_type": "none",
+        "take_profit_value": "0",
+        "max_open_positions": "5",
+        "parameters_json": '{"a": 2}',
+    }
+    response = client.post(reverse("strategy-detail", args=[strategy.pk]), data)
+    assert response.status_code == 400
+    assert "vanished" in response.content.decode()  # the unknown class, shown as a form error
+    strategy.refresh_from_db()
+    assert strategy.parameters == {"a": 1}
+
+
+def test_strategy_saved_through_the_service_keeps_stocks(client, trader, world):
+    strategy = world["strategy"]
+    other = make_stock("MSFT", bars=5)
+    client.force_login(trader)
+    data = {
+        "name": "Renamed",
+        "timeframe": "1day",
+        "stocks": [world["stock"].pk, other.pk],
+        "sizing_method": "fixed_fraction",
+        "position_fraction": "0.2",
+        "risk_per_trade": "0.01",
+        "stop_loss_type": "percent",
+        "stop_loss_value": "2",
+        "take_profit_type": "none",
+        "take_profit_value": "0",
+        "max_open_positions": "3",
+        "param_fast": "8",
+        "param_slow": "21",
+    }
+    response = client.post(reverse("strategy-detail", args=[strategy.pk]), data)
+    assert response.status_code == 302
+    strategy.refresh_from_db()
+    assert strategy.name == "Renamed" and strategy.parameters == {"fast": 8, "slow": 21}
+    assert sorted(strategy.stocks.values_list("symbol", flat=True)) == ["AAPL", "MSFT"]
