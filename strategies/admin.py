@@ -3,7 +3,7 @@ from django.db.models import Count
 from django.urls import reverse
 from django.utils.html import format_html
 
-from strategies.models import BacktestRun, Strategy, StrategyEvent, TradeSignal
+from strategies.models import BacktestRun, Strategy, StrategyEvent, SweepRun, TradeSignal
 from trading import actions
 from trading.admin_utils import admin_link, changelist_link, pretty_json, run_for_each
 
@@ -254,3 +254,42 @@ class BacktestRunAdmin(admin.ModelAdmin):
 
         ids = "&".join(f"ids={pk}" for pk in queryset.values_list("pk", flat=True)[:6])
         return redirect(f"{reverse('backtest-compare')}?{ids}")
+
+
+@admin.register(SweepRun)
+class SweepRunAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "strategy_class",
+        "timeframe",
+        "rank_by",
+        "points",
+        "best",
+        "created_at",
+        "duration_seconds",
+    ]
+    list_filter = ["strategy_class", "timeframe", "rank_by"]
+    date_hierarchy = "created_at"
+    readonly_fields = ["grid_pretty", "results_table", "settings_pretty"]
+    exclude = ["grid", "results", "settings"]
+
+    @admin.display(description="points")
+    def points(self, obj):
+        return len(obj.results or [])
+
+    @admin.display(description="best parameters")
+    def best(self, obj):
+        first = (obj.results or [None])[0]
+        return str(first.get("parameters", first))[:80] if isinstance(first, dict) else "—"
+
+    @admin.display(description="grid")
+    def grid_pretty(self, obj):
+        return pretty_json(obj.grid)
+
+    @admin.display(description="settings")
+    def settings_pretty(self, obj):
+        return pretty_json(obj.settings)
+
+    @admin.display(description="results (best first)")
+    def results_table(self, obj):
+        return pretty_json((obj.results or [])[:50])

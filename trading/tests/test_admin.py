@@ -6,7 +6,7 @@ from django.contrib.admin.sites import site
 from django.urls import reverse
 
 from execution.models import Order, Trade
-from strategies.models import StrategyEvent
+from strategies.models import StrategyEvent, SweepRun
 from trading import actions
 from trading.models import AlertRule
 from trading.tests.factories import (
@@ -37,6 +37,12 @@ def world():
     order = make_open_order(stock, strategy)
     make_event("note", strategy=strategy, metadata={"x": 1})
     run = make_backtest(strategy)
+    SweepRun.objects.create(
+        strategy_class="sma_crossover",
+        grid={"fast": [5, 10]},
+        timeframe="1day",
+        results=[{"parameters": {"fast": 5}, "sharpe": 1.2}],
+    )
     AlertRule.objects.create(user=_user(), channel="email", target="a@b.test", event_types=["error"])
     return {
         "stock": stock,
