@@ -31,8 +31,10 @@ class Param:
         if isinstance(value, bool) or not isinstance(value, int | float | str):
             raise IndicatorError(f"{indicator}.{name}: expected a number, got {value!r}")
         try:
-            cleaned = self.type(value)
-        except (TypeError, ValueError):
+            # "20" and "2.5" from a command line: parse as a number first, so that an
+            # int parameter given "2.5" is reported as "not a whole number".
+            cleaned = self.type(float(value) if isinstance(value, str) and self.type is int else value)
+        except (TypeError, ValueError, OverflowError):
             raise IndicatorError(f"{indicator}.{name}: expected a number, got {value!r}") from None
         if self.type is int and float(value) != cleaned:
             raise IndicatorError(f"{indicator}.{name}: expected a whole number, got {value!r}")

@@ -115,3 +115,16 @@ def test_fetch_now_action(api):
         format="json",
     )
     assert order.status_code == 400 and "start" in order.json()
+
+
+def test_deleting_a_traded_stock_is_a_conflict(api, monkeypatch):
+    from django.db.models import ProtectedError
+
+    stock = Stock.objects.create(symbol="AAPL")
+
+    def protected(self, *args, **kwargs):
+        raise ProtectedError("has trades", set())
+
+    monkeypatch.setattr(Stock, "delete", protected)
+    response = api.delete(f"/api/stocks/{stock.pk}/")
+    assert response.status_code == 409 and "deactivate it instead" in response.json()["detail"]

@@ -87,8 +87,10 @@ def test_lookahead_indicators_are_refused_and_specs_parse():
     assert parse_spec("RSI") == IndicatorSpec.of("rsi")
     with pytest.raises(IndicatorError, match="expected name:key=value"):
         parse_spec("sma:length")
-    with pytest.raises(IndicatorError, match="expected a number"):
+    with pytest.raises(IndicatorError, match="whole number"):
         parse_spec("sma:length=2.5")
+    with pytest.raises(IndicatorError, match="expected a number"):
+        parse_spec("sma:length=ten")
 
 
 def test_compute_indicators_command(daily, capsys):
@@ -111,3 +113,33 @@ def test_json_rows_match_json_dumps():
 
     columns = {"b_1": [1.5, None], "a_1": [0.1, 2.0]}
     assert _json_rows(columns) == [_json({"a_1": 0.1, "b_1": 1.5}), _json({"a_1": 2.0, "b_1": None})]
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "message"),
+    [
+        ("sma", {"length": True}, "sma.length: expected a number"),
+        ("sma", {"length": [5]}, "expected a number"),
+        ("sma", {"length": 0}, "must be >= 1"),
+        ("sma", {"length": 10**6}, "must be <= 5000"),
+        ("sma", {"span": 3}, "unknown parameter(s) span; expected length"),
+        ("obv", {"length": 3}, "expected none"),
+        ("foo", {}, "unknown indicator 'foo'; available: adx"),
+    ],
+)
+def test_parameter_errors_name_indicator_and_parameter(name, params, message):
+    with pytest.raises(IndicatorError) as info:
+        IndicatorSpec.of(name, **params)
+    assert message in str(info.value)
+
+
+def test_compute_edges():
+    from marketdata.indicators import compute
+
+    spec = IndicatorSpec.of("bbands", length=20, std=2)
+    assert str(spec) == "BBANDS(20, 2.0)" and spec.params_key == "length=20,std=2.0"
+    short = synthetic_bars("E", 5)
+    assert compute_one(short, IndicatorSpec.of("sma", length=20)).isna().all().all()
+    frame = compute(short, [IndicatorSpec.of("sma", length=2), IndicatorSpec.of("sma", length=2)])
+    assert list(frame.columns)[-1] == "sma_2"
+    assert compute(frame, [IndicatorSpec.of("sma", length=2)]) is frame
