@@ -76,6 +76,7 @@ PACING_CODES = frozenset({100, 420})
 CANCEL_FAILED_CODES = frozenset({161, 10147, 10148, 10149})
 # Informational: market-data farm connections OK/broken, "not subscribed" notes and the like.
 INFORMATIONAL = range(2100, 2200)
+FARM_TROUBLE = frozenset({2103, 2105, 2110, 2157})
 ORDER_WARNINGS = frozenset({202, 399, 404, 434, 10167})
 
 _SIDE = {"buy": "BUY", "sell": "SELL"}
@@ -943,7 +944,10 @@ class IBKRBroker(Broker):
             self._push(ConnectionEvent(True, f"IB connectivity restored: {message}", code))
             return
         if code in INFORMATIONAL:
-            logger.debug("IB %s: %s", code, message)
+            # Farm connections broken (2103/2105/2157) or TWS-server link down (2110) only
+            # matter if they last; TWS restores them by itself and says so with 21xx again.
+            level = logging.WARNING if code in FARM_TROUBLE else logging.DEBUG
+            logger.log(level, "IB %s: %s", code, message)
             return
         tracked = self._order_for_req(req_id) if req_id and req_id > 0 else None
         if tracked is not None:

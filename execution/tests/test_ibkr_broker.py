@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -130,6 +131,7 @@ def test_connect_to_an_account_the_login_does_not_have(fake):
 
 
 def test_several_accounts_use_the_first(fake, caplog):
+    caplog.set_level(logging.DEBUG, logger="execution.brokers.ibkr")
     fake.accounts = ["DU1", "DU2"]
     broker = make_broker(fake, account="")
     broker.connect()
@@ -404,6 +406,7 @@ def test_execution_before_status_keeps_the_order(ib_broker, fake):
 
 
 def test_status_without_its_execution_is_held_then_released(ib_broker, fake, caplog):
+    caplog.set_level(logging.DEBUG, logger="execution.brokers.ibkr")
     ib_broker.submit(req("E-1"))
     drain(ib_broker)
     trade = fake.trades()[-1]
@@ -540,10 +543,13 @@ def test_non_order_errors_become_notices(ib_broker, fake, notices, code, message
     assert message in notices[0][1]
 
 
-def test_informational_codes_are_quiet(ib_broker, fake, notices):
+def test_informational_codes_are_quiet(ib_broker, fake, notices, caplog):
+    caplog.set_level(logging.DEBUG, logger="execution.brokers.ibkr")
     fake.error(-1, 2104, "Market data farm connection is OK:usfarm")
     fake.error(-1, 2158, "Sec-def data farm connection is OK:secdefnj")
+    fake.error(-1, 2157, "Sec-def data farm connection is broken:secdefnj")
     assert ib_broker.poll_events() == [] and notices == []
+    assert [r.levelname for r in caplog.records if "farm" in r.getMessage()] == ["DEBUG", "DEBUG", "WARNING"]
 
 
 def test_order_warning_does_not_change_the_order(ib_broker, fake):

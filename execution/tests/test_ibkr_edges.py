@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 
 import pytest
@@ -138,6 +139,7 @@ def test_pending_submit_lists_as_submitted(broker, fake):
 
 
 def test_nothing_after_a_final_status(broker, fake, caplog):
+    caplog.set_level(logging.INFO, logger="execution.brokers.ibkr")
     broker.submit(req("L", kind="limit", limit_price=D("90")))
     broker.cancel("L")
     drain(broker)
