@@ -105,7 +105,9 @@ def reconcile(
             if found is not None:
                 with transaction.atomic():
                     locked = (
-                        Order.objects.select_for_update().select_related("stock", "strategy").get(pk=order.pk)
+                        Order.objects.select_for_update(of=("self",))
+                        .select_related("stock", "strategy")
+                        .get(pk=order.pk)
                     )
                     locked.broker_order_id = found.broker_order_id
                     locked.broker_session_order_id = found.session_order_id

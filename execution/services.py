@@ -173,7 +173,7 @@ def order_request(order: Order) -> OrderRequest:
 
 
 def _locked(order: Order) -> Order:
-    return Order.objects.select_for_update().select_related("stock", "strategy").get(pk=order.pk)
+    return Order.objects.select_for_update(of=("self",)).select_related("stock", "strategy").get(pk=order.pk)
 
 
 def _record_ack(order: Order, ack: SubmitAck, at: datetime | None) -> Order:
@@ -274,7 +274,7 @@ def apply_order_update(update: OrderUpdate) -> Order | None:
     after fills) are ignored; illegal ones are journaled and change nothing."""
     with transaction.atomic():
         order = (
-            Order.objects.select_for_update()
+            Order.objects.select_for_update(of=("self",))
             .select_related("stock", "strategy")
             .filter(client_order_id=update.client_order_id)
             .first()
@@ -325,7 +325,7 @@ def apply_fill(report: FillReport) -> Fill | None:
     try:
         with transaction.atomic():
             order = (
-                Order.objects.select_for_update()
+                Order.objects.select_for_update(of=("self",))
                 .select_related("stock", "strategy", "trade")
                 .filter(client_order_id=report.client_order_id)
                 .first()
@@ -386,7 +386,7 @@ def apply_commission(update: CommissionUpdate) -> Fill | None:
     """A commission report that arrived after its fill: the fill, order and trade fees."""
     with transaction.atomic():
         fill = (
-            Fill.objects.select_for_update()
+            Fill.objects.select_for_update(of=("self",))
             .select_related("order", "order__trade", "order__stock")
             .filter(execution_id=update.execution_id)
             .first()
