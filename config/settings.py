@@ -236,6 +236,10 @@ IBKR_CONNECT_TIMEOUT = env.float("IBKR_CONNECT_TIMEOUT", default=10.0)
 ENGINE_REPLAY_SPEED = env.str("ENGINE_REPLAY_SPEED", default="20")
 ENGINE_HEARTBEAT_STALE_SECONDS = env.int("ENGINE_HEARTBEAT_STALE_SECONDS", default=30)
 ENGINE_LOCK_DIR = Path(env.str("ENGINE_LOCK_DIR", default=str(BASE_DIR / ".cache" / "locks")))
+RISK_MAX_ORDERS_PER_MINUTE = env.int("RISK_MAX_ORDERS_PER_MINUTE", default=600)
+RISK_MAX_OPEN_POSITIONS = env.int("RISK_MAX_OPEN_POSITIONS", default=0)
+RISK_MAX_DAILY_LOSS = env.float("RISK_MAX_DAILY_LOSS", default=0.0)
+RISK_MAX_POSITION_PCT = env.float("RISK_MAX_POSITION_PCT", default=0.0)
 
 # --- alerts -----------------------------------------------------------------------------
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
