@@ -464,9 +464,14 @@ def trade_story(trade: Trade) -> TradeStory:
         )
     for order in orders:
         label = f"{order.get_purpose_display()} order {order.side} {order.quantity} {order.order_type}"
-        timeline.append(TimelineItem(order.created_at, "order", f"{label} created", order.client_order_id))
         if order.submitted_at:
-            timeline.append(TimelineItem(order.submitted_at, "order", f"{label} submitted"))
+            timeline.append(
+                TimelineItem(order.submitted_at, "order", f"{label} submitted", order.client_order_id)
+            )
+        else:
+            timeline.append(
+                TimelineItem(order.created_at, "order", f"{label} created", order.client_order_id)
+            )
         for fill in order.fills.all():
             timeline.append(
                 TimelineItem(
@@ -661,6 +666,9 @@ def trade_markers(trades: Iterable[Trade], first_time: int | None) -> list[dict[
                 }
             )
     markers.sort(key=lambda m: m["time"])
+    if len(markers) > 24:  # labels would cover the candles; the arrows and colours remain
+        for marker in markers:
+            marker["text"] = ""
     return markers
 
 
@@ -757,23 +765,38 @@ def latest_backtest(strategy: Strategy) -> BacktestRun | None:
     return strategy.backtests.order_by("-created_at", "-id").first()
 
 
+# (key in BacktestRun.metrics, label, kind): ratios are stored as fractions ("pct").
 METRIC_LABELS = [
     ("total_return", "Total return", "pct"),
+    ("buy_and_hold", "Buy & hold", "pct"),
     ("cagr", "CAGR", "pct"),
+    ("volatility", "Volatility (ann.)", "pct"),
     ("sharpe", "Sharpe", "num"),
     ("sortino", "Sortino", "num"),
     ("calmar", "Calmar", "num"),
     ("max_drawdown", "Max drawdown", "pct"),
-    ("max_drawdown_duration", "Max drawdown duration", "raw"),
-    ("volatility", "Volatility (ann.)", "pct"),
+    ("max_drawdown_duration", "Max drawdown duration (bars)", "raw"),
+    ("trades", "Trades", "raw"),
+    ("num_trades", "Trades", "raw"),
     ("win_rate", "Win rate", "pct"),
     ("profit_factor", "Profit factor", "num"),
     ("expectancy", "Expectancy", "num"),
-    ("num_trades", "Trades", "raw"),
-    ("exposure", "Exposure", "pct"),
+    ("expectancy_pct", "Expectancy (%)", "pct"),
+    ("avg_win", "Average win", "num"),
+    ("avg_loss", "Average loss", "num"),
+    ("best_trade", "Best trade", "pct"),
+    ("worst_trade", "Worst trade", "pct"),
+    ("longest_win_streak", "Longest winning streak", "raw"),
+    ("longest_loss_streak", "Longest losing streak", "raw"),
     ("sqn", "SQN", "num"),
-    ("buy_and_hold_return", "Buy & hold", "pct"),
+    ("exposure", "Exposure", "pct"),
+    ("fees", "Fees", "num"),
+    ("rejected_signals", "Signals rejected by risk", "raw"),
+    ("initial_equity", "Initial equity", "num"),
     ("final_equity", "Final equity", "num"),
+    ("bars", "Bars", "raw"),
+    ("start", "Start", "raw"),
+    ("end", "End", "raw"),
 ]
 
 

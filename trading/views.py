@@ -184,7 +184,7 @@ def strategy_backtest(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, f"Backtest not started: {exc}")
     else:
         messages.success(request, f"Backtest #{getattr(run, 'pk', '?')} started.")
-    return redirect("strategy-detail", pk=pk)
+    return redirect(reverse("strategy-detail", args=[pk]) + "#backtest-card")
 
 
 # --- stocks ---------------------------------------------------------------------------------
