@@ -21,6 +21,7 @@ live engine on the newest bar, through the same code.
 
 from __future__ import annotations
 
+import string
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -132,10 +133,15 @@ class SignalFrame:
 
 
 def _clean_reasons(reasons: pd.Series) -> pd.Series:
-    """Reasons as strings, "" where there is none (cheap when reason_where built them)."""
-    if "reason_rows" in reasons.attrs and reasons.dtype == object:
+    """Reasons with "" where there is none; a categorical from reason_where stays as it is
+    (cheap on long histories), anything else becomes strings."""
+    if (
+        isinstance(reasons.dtype, pd.CategoricalDtype)
+        and "" in reasons.cat.categories
+        and not (reasons.cat.codes.to_numpy() < 0).any()
+    ):
         return reasons
-    return reasons.fillna("").astype(str)
+    return reasons.astype(object).where(reasons.notna(), "").astype(str)
 
 
 class Strategy(ABC):
@@ -238,58 +244,116 @@ def crossed_below(a: pd.Series, b: pd.Series) -> pd.Series:
     return (a < b) & (a.shift(1) >= b.shift(1))
 
 
-def reason_where(mask: pd.Series, template: str, **columns: pd.Series) -> pd.Series:
-    """A Series with ``template`` formatted from ``columns`` on rows where ``mask`` is True.
+def _positional(template: str, names: list[str]) -> str:
+    """``template`` with named fields turned positional ("{a:.2f}" -> "{0:.2f}"): formatting
+    positionally is about three times faster, which matters on 20,000 signal rows."""
+    out = []
+    for literal, field, spec, conversion in string.Formatter().parse(template):
+        out.append(literal.replace("{", "{{").replace("}", "}}"))
+        if field is not None:
+            out.append("{" + str(names.index(field)) + (f"!{conversion}" if conversion else ""))
+            out.append(f":{spec}}}" if spec else "}")
+    return "".join(out)
 
-    Only the (few) signal rows are formatted, so this stays fast on long histories; their
-    positions are kept in ``attrs["reason_rows"]`` so that :func:`join_reasons` and
-    :meth:`SignalFrame.to_frame` need not scan a million empty strings again.
+
+def sparse_reasons(index: pd.Index, rows: np.ndarray, texts: list[str]) -> pd.Series:
+    """A reason Series ("" except at ``rows``, which must be increasing) stored as a
+    categorical: one small integer per bar instead of a million Python strings, with ""
+    as category 0."""
+    codes = np.zeros(len(index), dtype=np.int32)
+    categories = [""]
+    if len(rows):
+        # factorize hashes in C; "" stays category 0 (an empty text is "no reason").
+        found, uniques = pd.factorize(np.asarray(texts, dtype=object))
+        uniques = [str(u) for u in uniques]
+        if "" in uniques:
+            empty = uniques.index("")
+            found = np.where(found == empty, -1, found - (found > empty))
+            uniques.pop(empty)
+        categories += uniques
+        codes[rows] = found + 1
+    return pd.Series(pd.Categorical.from_codes(codes, categories=categories, validate=False), index=index)
+
+
+def reason_entries(reason: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """(positions, texts) of the non-empty reasons of a Series."""
+    if isinstance(reason.dtype, pd.CategoricalDtype):
+        categories = [str(c) for c in reason.cat.categories.tolist()]
+        codes = reason.cat.codes.to_numpy()
+        keep = codes >= 0
+        if "" in categories:
+            keep &= codes != categories.index("")
+        rows = np.flatnonzero(keep)
+        return rows, [categories[c] for c in codes[rows].tolist()]
+    values = reason.to_numpy(dtype=object)
+    rows = np.flatnonzero(pd.notna(values) & (values != ""))
+    return rows, [str(v) for v in values[rows]]
+
+
+def reason_where(mask: pd.Series, template: str, **columns: pd.Series) -> pd.Series:
+    """A reason Series with ``template`` formatted from ``columns`` on rows where ``mask``
+    is True and "" elsewhere.
+
+    Only the (few) signal rows are formatted, so this stays fast on long histories.
     """
     rows = np.flatnonzero(mask.to_numpy(dtype=bool, na_value=False))
-    out = np.full(len(mask), "", dtype=object)
+    texts: list[str] = []
     if len(rows):
         names = list(columns)
+        fmt = _positional(template, names).format
         picked = [columns[k].to_numpy()[rows].tolist() for k in names]
-        out[rows] = [
-            template.format(**dict(zip(names, vals, strict=True))) for vals in zip(*picked, strict=True)
-        ]
-    series = pd.Series(out, index=mask.index, dtype=object)
-    series.attrs["reason_rows"] = rows
-    return series
+        texts = [fmt(*vals) for vals in zip(*picked, strict=True)]
+    return sparse_reasons(mask.index, rows, texts)
 
 
-def _reason_rows(reason: pd.Series) -> np.ndarray:
-    """Positions of the non-empty reasons (from ``attrs`` when reason_where built it)."""
-    rows = reason.attrs.get("reason_rows")
-    if rows is not None:
-        return rows
-    values = reason.to_numpy(dtype=object)
-    return np.flatnonzero(pd.notna(values) & (values != ""))
+def _join_categoricals(reasons: tuple[pd.Series, ...]) -> pd.Series | None:
+    """join_reasons without touching a string, when every input is a reason_where
+    categorical, no bar has two reasons and no text repeats across inputs; else None."""
+    categories: list[str] = [""]
+    codes = None
+    for reason in reasons:
+        if not isinstance(reason.dtype, pd.CategoricalDtype):
+            return None
+        cats = reason.cat.categories
+        if len(cats) == 0 or cats[0] != "":
+            return None
+        part = reason.cat.codes.to_numpy()
+        if codes is None:
+            codes = part.astype(np.int32)
+        else:
+            taken = part > 0
+            if (codes[taken] != 0).any() or (part < 0).any():
+                return None  # two reasons on one bar (or a missing one): join them as text
+            codes[taken] = part[taken] + (len(categories) - 1)
+        categories += cats[1:].tolist()
+    if len(set(categories)) != len(categories):
+        return None
+    categorical = pd.Categorical.from_codes(codes, categories=categories, validate=False)
+    return pd.Series(categorical, index=reasons[0].index)
 
 
 def join_reasons(*reasons: pd.Series) -> pd.Series:
     """Combine reason Series row by row with "; ", skipping empty strings.
 
-    Only rows that carry at least one reason are joined, so this stays fast on long
+    Only rows that carry at least one reason are touched, so this stays fast on long
     histories (a million bars have a few thousand signal rows).
     """
     if not reasons:
         raise ValueError("join_reasons needs at least one Series")
-    index = reasons[0].index
-    out = np.full(len(index), "", dtype=object)
-    taken = np.zeros(len(index), dtype=bool)
-    for reason in reasons:
-        values = reason.to_numpy(dtype=object)
-        rows = _reason_rows(reason)
-        if not len(rows):
-            continue
-        # Signals of different kinds rarely share a bar: assign those rows, join the rest.
-        clash = taken[rows]
-        fresh = rows[~clash]
-        out[fresh] = values[fresh]
-        for i in rows[clash]:
-            out[i] = f"{out[i]}; {values[i]}"
-        taken[rows] = True
-    series = pd.Series(out, index=index, dtype=object)
-    series.attrs["reason_rows"] = np.flatnonzero(taken)
-    return series
+    fast = _join_categoricals(reasons)
+    if fast is not None:
+        return fast
+    parts = [reason_entries(reason) for reason in reasons]
+    rows = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, dtype=np.int64)
+    texts = [t for p in parts for t in p[1]]
+    order = np.argsort(rows, kind="stable")
+    rows = rows[order]
+    texts = [texts[i] for i in order.tolist()]
+    if len(rows) > 1 and (np.diff(rows) == 0).any():
+        # Signals of several kinds on one bar: join their texts in the order given.
+        combined: dict[int, str] = {}
+        for row, text in zip(rows.tolist(), texts, strict=True):
+            combined[row] = f"{combined[row]}; {text}" if row in combined else text
+        rows = np.fromiter(combined, dtype=np.int64, count=len(combined))
+        texts = list(combined.values())
+    return sparse_reasons(reasons[0].index, rows, texts)

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from numba import njit
 
 from strategies.backtest import engine
 
@@ -70,21 +71,57 @@ def buy_and_hold(closes: np.ndarray) -> float | None:
     return float(np.mean(returns)) if returns else None
 
 
+@njit(cache=True)
+def equity_stats(equity: np.ndarray, initial_cash: float) -> tuple[float, float, float, float, int]:
+    """One pass over the equity curve: (mean return, sample stdev of returns, downside
+    deviation, max drawdown (<= 0), longest run of bars below the running peak)."""
+    n = len(equity)
+    previous = initial_cash
+    total = 0.0
+    for i in range(n):
+        total += equity[i] / previous - 1.0
+        previous = equity[i]
+    mean = total / n if n else np.nan
+    previous = initial_cash
+    squares = 0.0
+    down = 0.0
+    peak = initial_cash
+    max_dd = 0.0
+    run = 0
+    longest = 0
+    for i in range(n):
+        r = equity[i] / previous - 1.0
+        previous = equity[i]
+        squares += (r - mean) ** 2
+        if r < 0.0:
+            down += r * r
+        if equity[i] > peak:
+            peak = equity[i]
+        dd = equity[i] / peak - 1.0
+        if dd < 0.0:
+            run += 1
+            if run > longest:
+                longest = run
+            if dd < max_dd:
+                max_dd = dd
+        else:
+            run = 0
+    std = np.sqrt(squares / (n - 1)) if n > 1 else np.nan
+    downside = np.sqrt(down / n) if n else np.nan
+    return mean, std, downside, max_dd, longest
+
+
 def equity_metrics(equity: np.ndarray, initial_cash: float, periods: float) -> dict[str, Any]:
     n = len(equity)
     final = float(equity[-1]) if n else initial_cash
-    previous = np.concatenate(([initial_cash], equity[:-1]))
-    returns = equity / previous - 1.0 if n else np.zeros(0)
     total_return = final / initial_cash - 1.0
     years = n / periods
     cagr = None
     if years > 0:
         cagr = (final / initial_cash) ** (1.0 / years) - 1.0 if final > 0 else -1.0
-    std = float(returns.std(ddof=1)) if n > 1 else math.nan
-    mean = float(returns.mean()) if n else math.nan
-    downside = float(np.sqrt(np.mean(np.minimum(returns, 0.0) ** 2))) if n else math.nan
-    dd = drawdown_series(equity, initial_cash) if n else np.zeros(0)
-    max_dd = float(dd.min()) if n else 0.0
+    mean, std, downside, max_dd, duration = equity_stats(
+        np.ascontiguousarray(equity, dtype=np.float64), initial_cash
+    )
     return {
         "initial_equity": float(initial_cash),
         "final_equity": final,
@@ -93,8 +130,8 @@ def equity_metrics(equity: np.ndarray, initial_cash: float, periods: float) -> d
         "volatility": _none(std * math.sqrt(periods)),
         "sharpe": _none(mean / std * math.sqrt(periods)) if std > 0 else None,
         "sortino": _none(mean / downside * math.sqrt(periods)) if downside > 0 else None,
-        "max_drawdown": max_dd,
-        "max_drawdown_duration": longest_run(dd < 0),
+        "max_drawdown": float(max_dd),
+        "max_drawdown_duration": int(duration),
         "calmar": _none(cagr / abs(max_dd)) if cagr is not None and max_dd < 0 else None,
     }
 

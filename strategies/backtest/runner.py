@@ -16,7 +16,7 @@ from marketdata.indicators import IndicatorSpec, compute_one
 from strategies.backtest import engine
 from strategies.backtest.metrics import compute_metrics, periods_per_year
 from strategies.backtest.settings import BacktestSettings
-from strategies.base import Strategy
+from strategies.base import SignalFrame, Strategy
 
 
 class BacktestError(ValueError):
@@ -37,6 +37,7 @@ class BacktestResult:
     rejected: int
     metrics: dict[str, Any]
     signal_counts: dict[str, int] = field(default_factory=dict)
+    reasons: dict[str, pd.Series] = field(default_factory=dict, repr=False)
 
     @cached_property
     def trades(self) -> pd.DataFrame:
@@ -62,7 +63,31 @@ class BacktestResult:
             }
         )
         frame["return_pct"] = 100.0 * frame["pnl"] / (frame["entry_price"] * frame["quantity"])
+        frame["entry_reason"] = self._entry_reasons(frame)
         return frame
+
+    def _entry_reasons(self, trades: pd.DataFrame) -> list[str]:
+        """The strategy's reason for each trade's entry signal (looked up, never scanned)."""
+        out = [""] * len(trades)
+        symbol_of = self.trade_array[:, engine.T_SYMBOL].astype(np.int64)
+        signal_bar = self.trade_array[:, engine.T_SIGNAL_BAR].astype(np.int64)
+        for j, symbol in enumerate(self.symbols):
+            reasons = self.reasons.get(symbol)
+            picked = np.flatnonzero(symbol_of == j)
+            if reasons is None or not len(picked):
+                continue
+            if reasons.index.equals(self.index):
+                positions = signal_bar[picked]
+            else:
+                positions = reasons.index.get_indexer(self.index[signal_bar[picked]])
+            if isinstance(reasons.dtype, pd.CategoricalDtype):
+                categories = reasons.cat.categories.to_numpy(dtype=object)
+                texts = categories[reasons.cat.codes.to_numpy()[positions]].tolist()
+            else:
+                texts = reasons.to_numpy(dtype=object)[positions].tolist()
+            for i, text in zip(picked.tolist(), texts, strict=True):
+                out[i] = "" if text is None or text != text else str(text)
+        return out
 
     def trade_records(self) -> list[dict[str, Any]]:
         """The trades as JSON-ready dicts (ISO times, NaN levels as None)."""
@@ -93,13 +118,46 @@ def _atr(bars: pd.DataFrame, length: int) -> np.ndarray:
     return compute_one(bars, IndicatorSpec.of("atr", length=length)).iloc[:, 0].to_numpy()
 
 
-def signal_flags(frame: pd.DataFrame) -> np.ndarray:
-    """The int8 flag column the loop reads, from a ``Strategy.run`` frame."""
-    flags = frame["entry_long"].to_numpy(dtype=bool) * engine.ENTRY_LONG
-    flags |= frame["exit_long"].to_numpy(dtype=bool) * engine.EXIT_LONG
-    flags |= frame["entry_short"].to_numpy(dtype=bool) * engine.ENTRY_SHORT
-    flags |= frame["exit_short"].to_numpy(dtype=bool) * engine.EXIT_SHORT
+def signal_flags(signals: SignalFrame | pd.DataFrame, allow_short: bool = True) -> np.ndarray:
+    """The int8 flag column the loop reads, from a SignalFrame (or a ``Strategy.run`` frame)."""
+
+    def column(name: str) -> np.ndarray:
+        values = getattr(signals, name) if isinstance(signals, SignalFrame) else signals[name]
+        return values.to_numpy(dtype=bool, na_value=False)
+
+    flags = column("entry_long") * engine.ENTRY_LONG
+    flags |= column("exit_long") * engine.EXIT_LONG
+    if allow_short:
+        flags |= column("entry_short") * engine.ENTRY_SHORT
+        flags |= column("exit_short") * engine.EXIT_SHORT
     return flags.astype(np.int8)
+
+
+@dataclass
+class _SymbolSignals:
+    frame: pd.DataFrame  # bars (and indicators) from the start
+    flags: np.ndarray
+    atr: np.ndarray
+    reasons: pd.Series
+
+
+def _symbol_signals(
+    strategy: Strategy, bars: pd.DataFrame, settings: BacktestSettings, start: pd.Timestamp | None
+) -> _SymbolSignals:
+    # Strategy.run() without building its combined frame: the same prepare() and signals(),
+    # the same rule for shorts (cleared unless allowed), fewer copies of a long history.
+    frame = strategy.prepare(bars)
+    signals = strategy.signals(frame)
+    flags = signal_flags(signals, strategy.allow_short)
+    reasons = signals.reasons
+    atr = _atr(bars, settings.atr_length) if settings.needs_atr else None
+    if start is not None:
+        first = int(frame.index.searchsorted(start))
+        frame, flags, reasons = frame.iloc[first:], flags[first:], reasons.iloc[first:]
+        atr = atr[first:] if atr is not None else None
+    if atr is None:
+        atr = np.full(len(frame), np.nan)
+    return _SymbolSignals(frame, flags, atr, reasons)
 
 
 def prepare_arrays(
@@ -107,53 +165,48 @@ def prepare_arrays(
     bars: Mapping[str, pd.DataFrame],
     settings: BacktestSettings,
     start: datetime | pd.Timestamp | None = None,
-) -> tuple[pd.DatetimeIndex, dict[str, np.ndarray], dict[str, int]]:
+) -> tuple[pd.DatetimeIndex, dict[str, np.ndarray], dict[str, int], dict[str, pd.Series]]:
     """Signals of every symbol over its whole history, aligned on the union of timestamps,
-    cut to bars at or after ``start`` (the bars before only warm the indicators up)."""
+    cut to bars at or after ``start`` (the bars before only warm the indicators up).
+
+    Returns the index, the 2-D arrays the loop reads, signal counts and reasons per symbol.
+    """
     if not bars:
         raise BacktestError("no symbols to backtest")
     for symbol, frame in bars.items():
         if frame.empty:
             raise BacktestError(f"no bars for {symbol} in the requested period")
+    begin = pd.Timestamp(start) if start is not None else None
+    per_symbol = {symbol: _symbol_signals(strategy, frame, settings, begin) for symbol, frame in bars.items()}
     counts = {"entry_long": 0, "exit_long": 0, "entry_short": 0, "exit_short": 0}
-    single = len(bars) == 1
-    per_symbol = {}
-    for symbol, frame in bars.items():
-        out = strategy.run(frame)
-        if start is not None:
-            out = out[out.index >= pd.Timestamp(start)]
-        for key in counts:
-            counts[key] += int(out[key].sum())
-        atr = (
-            _atr(frame, settings.atr_length)[len(frame) - len(out) :]
-            if settings.needs_atr
-            else np.full(len(out), np.nan)
-        )
-        per_symbol[symbol] = (out, atr)
-    if single:
-        ((out, atr),) = per_symbol.values()
-        index = out.index
-        arrays = {
-            c: out[c].to_numpy(dtype=np.float64).reshape(-1, 1) for c in ("open", "high", "low", "close")
-        }
-        arrays["atr"] = atr.reshape(-1, 1)
-        arrays["sig"] = signal_flags(out).reshape(-1, 1)
+    for item in per_symbol.values():
+        for key, flag in zip(
+            counts, (engine.ENTRY_LONG, engine.EXIT_LONG, engine.ENTRY_SHORT, engine.EXIT_SHORT), strict=True
+        ):
+            counts[key] += int(np.count_nonzero(item.flags & flag))
+    columns = ("open", "high", "low", "close")
+    if len(per_symbol) == 1:
+        (item,) = per_symbol.values()
+        index = item.frame.index
+        arrays = {c: item.frame[c].to_numpy(dtype=np.float64).reshape(-1, 1) for c in columns}
+        arrays["atr"] = item.atr.reshape(-1, 1)
+        arrays["sig"] = item.flags.reshape(-1, 1)
     else:
-        index = per_symbol[next(iter(per_symbol))][0].index
-        for out, _ in per_symbol.values():
-            index = index.union(out.index)
+        index = pd.DatetimeIndex([])
+        for item in per_symbol.values():
+            index = item.frame.index if index.empty else index.union(item.frame.index)
         n, m = len(index), len(per_symbol)
-        arrays = {c: np.full((n, m), np.nan) for c in ("open", "high", "low", "close", "atr")}
+        arrays = {c: np.full((n, m), np.nan) for c in (*columns, "atr")}
         arrays["sig"] = np.zeros((n, m), dtype=np.int8)
-        for j, (out, atr) in enumerate(per_symbol.values()):
-            rows = index.get_indexer(out.index)
-            for c in ("open", "high", "low", "close"):
-                arrays[c][rows, j] = out[c].to_numpy(dtype=np.float64)
-            arrays["atr"][rows, j] = atr
-            arrays["sig"][rows, j] = signal_flags(out)
+        for j, item in enumerate(per_symbol.values()):
+            rows = index.get_indexer(item.frame.index)
+            for c in columns:
+                arrays[c][rows, j] = item.frame[c].to_numpy(dtype=np.float64)
+            arrays["atr"][rows, j] = item.atr
+            arrays["sig"][rows, j] = item.flags
     if len(index) == 0:
         raise BacktestError("no bars left after the start date")
-    return index, arrays, counts
+    return index, arrays, counts, {symbol: item.reasons for symbol, item in per_symbol.items()}
 
 
 def run_backtest(
@@ -171,7 +224,7 @@ def run_backtest(
     settings = settings or BacktestSettings()
     if settings.allow_short != strategy.allow_short:
         strategy.allow_short = settings.allow_short and strategy.supports_short
-    index, a, counts = prepare_arrays(strategy, bars, settings, start)
+    index, a, counts, reasons = prepare_arrays(strategy, bars, settings, start)
     trades, equity, in_market, rejected, _ = engine.run_arrays(
         a["open"], a["high"], a["low"], a["close"], a["atr"], a["sig"], settings.as_array()
     )
@@ -198,4 +251,5 @@ def run_backtest(
         rejected=rejected,
         metrics=metrics,
         signal_counts=counts,
+        reasons=reasons,
     )
