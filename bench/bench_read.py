@@ -90,12 +90,11 @@ def main() -> None:
     print(f"values_list into a DataFrame      {orm_ms:7.1f} ms (median of 3)")
     print(f"ratio values_list / bars_frame    {orm_ms / fast_ms:7.1f}x")
     if connection.vendor == "postgresql":
+        from marketdata.pgcopy import _ARRAY_QUERY
+
         with connection.cursor() as cursor:
             cursor.execute(
-                'EXPLAIN (ANALYZE, FORMAT JSON) SELECT "timestamp", open::float8, high::float8, low::float8, '
-                "close::float8, volume::float8 FROM stock_data WHERE stock_id = %s AND timeframe = %s "
-                'ORDER BY "timestamp"',
-                [stock.pk, "1min"],
+                "EXPLAIN (ANALYZE, FORMAT JSON) " + _ARRAY_QUERY.format(conditions=""), [stock.pk, "1min"]
             )
             plan = cursor.fetchone()[0]
             plan = plan[0] if isinstance(plan, list) else plan

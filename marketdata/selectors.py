@@ -29,8 +29,8 @@ def bars_frame(
     """Bars of ``stock`` (open time in [start, end]) as float64 columns open..volume,
     indexed by a UTC DatetimeIndex (microseconds) named ``timestamp``, oldest first.
 
-    One query either way: a binary COPY parsed by numpy on PostgreSQL, ``values_list``
-    on SQLite.
+    One query either way: every column as one binary array parsed by numpy on PostgreSQL,
+    ``values_list`` on SQLite.
     """
     if isinstance(stock, str):
         stock = get_stock(stock)

@@ -116,3 +116,12 @@ def test_ingest_result_arithmetic():
     total = IngestResult(1, 2, 3) + IngestResult(1, 1, 1)
     assert total == IngestResult(2, 3, 4) and total.total == 9
     assert str(total) == "2 inserted, 3 updated, 4 unchanged"
+
+
+def test_frame_from_arrays_sorts_by_time():
+    from marketdata.pgcopy import frame_from_arrays
+
+    micros = np.array([3_000_000, 1_000_000, 2_000_000], dtype="int64")
+    columns = {c: micros.astype("float64") for c in ("open", "high", "low", "close", "volume")}
+    frame = frame_from_arrays(micros, columns)
+    assert list(frame["close"]) == [1e6, 2e6, 3e6] and str(frame.index.dtype) == "datetime64[us, UTC]"
