@@ -18,7 +18,6 @@ import asyncio
 import base64
 import json
 import os
-import shutil
 import socket
 import statistics
 import struct
@@ -45,6 +44,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=100.0, help="how long to publish")
     parser.add_argument("--idle", type=float, default=30.0, help="idle seconds before publishing")
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    parser.add_argument(
+        "--layer",
+        choices=["configured", "pubsub"],
+        default="configured",
+        help="the project's channel layer (settings), or channels-redis's pub/sub layer for comparison",
+    )
     parser.add_argument(
         "--database-url",
         default="",
@@ -98,10 +103,33 @@ def session_cookies(n: int) -> list[str]:
     return cookies
 
 
+# Starts daphne with the project's settings, optionally swapping the channel layer first
+# (the settings read CHANNEL_LAYERS lazily, on the first get_channel_layer()).
+LAUNCHER = """
+import json, os, sys
+import django
+from django.conf import settings
+layers = os.environ.get("BENCH_CHANNEL_LAYERS")
+if layers:
+    settings.CHANNEL_LAYERS = json.loads(layers)
+from daphne.cli import CommandLineInterface
+sys.argv = ["daphne", *sys.argv[1:]]
+CommandLineInterface.entrypoint()
+"""
+
+
+def pubsub_layers(redis_url: str) -> dict:
+    return {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [{"address": redis_url, "socket_timeout": 30}]},
+        }
+    }
+
+
 def start_daphne(env: dict[str, str], port: int) -> subprocess.Popen:
-    daphne = shutil.which("daphne", path=str(Path(sys.executable).parent)) or "daphne"
     process = subprocess.Popen(
-        [daphne, "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
+        [sys.executable, "-c", LAUNCHER, "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
         cwd=BASE_DIR,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -323,6 +351,10 @@ def main() -> int:
         backend = settings.CHANNEL_LAYERS["default"]["BACKEND"]
         if "redis" not in backend.lower():
             raise SystemExit("the benchmark needs the Redis channel layer (set REDIS_URL)")
+        if args.layer == "pubsub":
+            layers = pubsub_layers(args.redis_url)
+            env["BENCH_CHANNEL_LAYERS"] = json.dumps(layers)
+            settings.CHANNEL_LAYERS = layers
         cookies = session_cookies(args.clients)
         port = free_port()
         server = start_daphne(env, port)
@@ -333,7 +365,7 @@ def main() -> int:
             server.wait(timeout=10)
     print(
         f"live updates: {result['clients']} sockets x {result['rate']:g}/s x {result['seconds']:g} s "
-        f"(after {result['idle']:g} s idle), daphne + channels-redis"
+        f"(after {result['idle']:g} s idle), daphne + channels-redis ({args.layer} layer)"
     )
     print(
         f"  delivered {result['delivered']}/{result['expected']} (lost {result['lost']}, "
