@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import string
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -290,12 +292,28 @@ def reason_entries(reason: pd.Series) -> tuple[np.ndarray, list[str]]:
     return rows, [str(v) for v in values[rows]]
 
 
+_REASONS_WANTED: ContextVar[bool] = ContextVar("reasons_wanted", default=True)
+
+
+@contextmanager
+def without_reasons() -> Iterator[None]:
+    """Within this block reason_where formats nothing (every reason is ""): for callers
+    that only need the signal columns, such as parameter sweeps."""
+    token = _REASONS_WANTED.set(False)
+    try:
+        yield
+    finally:
+        _REASONS_WANTED.reset(token)
+
+
 def reason_where(mask: pd.Series, template: str, **columns: pd.Series) -> pd.Series:
     """A reason Series with ``template`` formatted from ``columns`` on rows where ``mask``
     is True and "" elsewhere.
 
     Only the (few) signal rows are formatted, so this stays fast on long histories.
     """
+    if not _REASONS_WANTED.get():
+        return sparse_reasons(mask.index, np.zeros(0, dtype=np.int64), [])
     rows = np.flatnonzero(mask.to_numpy(dtype=bool, na_value=False))
     texts: list[str] = []
     if len(rows):

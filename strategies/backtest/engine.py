@@ -178,9 +178,10 @@ def simulate(open_, high, low, close, atr, sig, p, trades, equity, in_market, su
     n_trades = 0
     rejected = 0
     n_open = 0
+    n_pending = 0  # entry orders waiting for their fill
 
     for t in range(n):
-        if n_open > 0 or pend_dir.any():
+        if n_open > 0 or n_pending > 0:
             # --- 1. the open: exits first, then entries ----------------------------------
             for j in range(m):
                 o = open_[t, j]
@@ -217,6 +218,7 @@ def simulate(open_, high, low, close, atr, sig, p, trades, equity, in_market, su
                 if d == 0 or math.isnan(o):
                     continue
                 pend_dir[j] = 0
+                n_pending -= 1
                 price = slipped_price(o, d > 0, bps)
                 stop, target = stop_target(
                     d, price, pend_atr[j], stop_type, stop_value, target_type, target_value
@@ -366,6 +368,7 @@ def simulate(open_, high, low, close, atr, sig, p, trades, equity, in_market, su
             pend_qty[j] = qty
             pend_atr[j] = atr[t, j]
             pend_bar[j] = t
+            n_pending += 1
             free -= qty * c
             holding += 1
 

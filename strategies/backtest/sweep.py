@@ -25,7 +25,7 @@ import pandas as pd
 from marketdata.indicators import compute as compute_indicators
 from strategies.backtest.runner import BacktestError, run_backtest
 from strategies.backtest.settings import BacktestSettings
-from strategies.base import ParameterError
+from strategies.base import ParameterError, without_reasons
 from strategies.base import Strategy as StrategyClass
 
 # Metrics where lower is better; every other rank_by metric is "higher is better".
@@ -95,7 +95,8 @@ def _run_point(task: tuple[int, dict[str, Any]]) -> tuple[int, list[dict[str, An
     out: list[dict[str, Any] | None] = []
     for bars, start in _STATE["periods"]:
         try:
-            result = run_backtest(strategy, bars, settings, timeframe=_STATE["timeframe"], start=start)
+            with without_reasons():  # a sweep ranks metrics; nobody reads its reasons
+                result = run_backtest(strategy, bars, settings, timeframe=_STATE["timeframe"], start=start)
             out.append(_summary(result.metrics))
         except BacktestError:
             out.append(None)
