@@ -274,7 +274,7 @@ def sparse_reasons(index: pd.Index, rows: np.ndarray, texts: list[str]) -> pd.Se
             uniques.pop(empty)
         categories += uniques
         codes[rows] = found + 1
-    return pd.Series(pd.Categorical.from_codes(codes, categories=categories, validate=False), index=index)
+    return pd.Series(pd.Categorical.from_codes(codes, categories=categories, validate=True), index=index)
 
 
 def reason_entries(reason: pd.Series) -> tuple[np.ndarray, list[str]]:
@@ -335,9 +335,11 @@ def _join_categoricals(reasons: tuple[pd.Series, ...]) -> pd.Series | None:
         cats = reason.cat.categories
         if len(cats) == 0 or cats[0] != "":
             return None
-        part = reason.cat.codes.to_numpy()
+        # pandas keeps codes in the smallest integer type (int8 below 128 categories):
+        # widen before offsetting, or the sum wraps around.
+        part = reason.cat.codes.to_numpy().astype(np.int32)
         if codes is None:
-            codes = part.astype(np.int32)
+            codes = part
         else:
             taken = part > 0
             if (codes[taken] != 0).any() or (part < 0).any():
@@ -346,7 +348,7 @@ def _join_categoricals(reasons: tuple[pd.Series, ...]) -> pd.Series | None:
         categories += cats[1:].tolist()
     if len(set(categories)) != len(categories):
         return None
-    categorical = pd.Categorical.from_codes(codes, categories=categories, validate=False)
+    categorical = pd.Categorical.from_codes(codes, categories=categories, validate=True)
     return pd.Series(categorical, index=reasons[0].index)
 
 

@@ -53,3 +53,21 @@ def test_start_dependent_strategy_fails_the_warmup_check():
     difference = check_warmup(StartDependent(), BARS.iloc[:200])
     assert difference is not None and difference.check.startswith("warm-up")
     assert len(check_strategy(StartDependent(), BARS.iloc[:60])) >= 1
+
+
+def test_reasons_join_many_categories_and_clashes():
+    import numpy as np
+
+    from strategies.base import join_reasons, reason_entries, sparse_reasons
+
+    index = pd.RangeIndex(1000)
+    a = sparse_reasons(index, np.arange(0, 600, 3), [f"a{i}" for i in range(200)])  # int16 codes
+    b = sparse_reasons(index, np.arange(1, 600, 3), [f"b{i}" for i in range(200)])
+    joined = join_reasons(a, b)
+    assert joined.iat[3] == "a1" and joined.iat[4] == "b1" and joined.iat[598] == "b199"
+    clash = join_reasons(a, sparse_reasons(index, np.array([3]), ["c"]), pd.Series([""] * 1000))
+    assert clash.iat[3] == "a1; c" and clash.iat[0] == "a0"
+    rows, texts = reason_entries(pd.Series(["", "x", None, "y"]))
+    assert rows.tolist() == [1, 3] and texts == ["x", "y"]
+    duplicated = sparse_reasons(pd.RangeIndex(4), np.array([0, 2, 3]), ["same", "", "same"])
+    assert duplicated.tolist() == ["same", "", "", "same"]
