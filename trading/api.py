@@ -7,7 +7,7 @@ Reading needs a signed-in user, writing a trader (the project's default permissi
 from __future__ import annotations
 
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.serializers import AuthTokenSerializer
@@ -103,12 +103,31 @@ class OverviewViewSet(viewsets.ViewSet):
         return Response(selectors.overview())
 
 
+class PositionQuerySerializer(serializers.Serializer):
+    strategy = serializers.IntegerField(required=False, min_value=1)
+    symbol = serializers.CharField(required=False, max_length=32)
+
+
 class PositionViewSet(viewsets.ViewSet):
     """Open positions: open trades valued at the latest close."""
 
-    @extend_schema(responses=PositionSerializer(many=True))
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("strategy", int, description="only this strategy's positions"),
+            OpenApiParameter("symbol", str, description="only this symbol"),
+        ],
+        responses=PositionSerializer(many=True),
+    )
     def list(self, request: Request) -> Response:
-        return Response([p.as_dict() for p in selectors.open_positions()])
+        query = PositionQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        strategy, symbol = query.validated_data.get("strategy"), query.validated_data.get("symbol", "")
+        positions = [
+            p.as_dict()
+            for p in selectors.open_positions()
+            if (strategy is None or p.strategy_id == strategy) and (not symbol or p.symbol == symbol.upper())
+        ]
+        return Response(positions)
 
 
 class EquityViewSet(viewsets.ViewSet):
