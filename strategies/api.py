@@ -8,6 +8,7 @@ Serializers and views stay thin: validation and every change go through
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
@@ -134,12 +135,30 @@ class StrategyViewSet(viewsets.ModelViewSet):
         return self._set_active(request, False)
 
 
+class StrategyClassSerializer(serializers.Serializer):
+    """A strategy class as ``Strategy.describe()`` gives it."""
+
+    key = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    supports_short = serializers.BooleanField()
+    parameters = serializers.DictField(help_text="name -> {type, default, min, max, choices, help}")
+
+
 class StrategyClassViewSet(viewsets.ViewSet):
     """The strategy classes available (built-in and user modules) with their parameter schemas."""
 
+    serializer_class = StrategyClassSerializer
+    lookup_value_regex = r"[A-Za-z0-9_\-]+"
+
+    @extend_schema(responses=StrategyClassSerializer(many=True))
     def list(self, request):
         return Response([cls.describe() for cls in all_strategies().values()])
 
+    @extend_schema(
+        responses=StrategyClassSerializer,
+        parameters=[OpenApiParameter("id", str, OpenApiParameter.PATH, description="strategy key")],
+    )
     def retrieve(self, request, pk=None):
         try:
             return Response(get_strategy(pk).describe())
@@ -254,6 +273,13 @@ class BacktestRequestSerializer(serializers.Serializer):
         return inputs
 
 
+class BacktestQueuedSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    url = serializers.CharField()
+    error = serializers.CharField(required=False)
+
+
 class BacktestRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     """POST validates and queues a backtest (run inline by the immediate task backend) and
     returns its id; GET returns its status, metrics, equity curve and trades."""
@@ -269,6 +295,10 @@ class BacktestRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet)
             return BacktestRunListSerializer
         return BacktestRunSerializer
 
+    @extend_schema(
+        request=BacktestRequestSerializer,
+        responses={201: BacktestQueuedSerializer, 202: BacktestQueuedSerializer},
+    )
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
