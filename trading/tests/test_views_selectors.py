@@ -142,3 +142,52 @@ def test_backtest_of_an_invalid_strategy_is_refused(client, trader):
     response = client.post(reverse("strategy-backtest", args=[strategy.pk]), follow=True)
     assert "Backtest not started" in response.content.decode()
     assert not BacktestRun.objects.exists()
+
+
+def test_missing_service_is_reported_as_unavailable():
+    with pytest.raises(actions.ActionUnavailable, match="nowhere.nothing"):
+        actions._service("nowhere", "nothing")
+    with pytest.raises(actions.ActionUnavailable):
+        actions._service("trading.actions", "no_such_function")
+
+
+def test_strategy_form_save_without_service_and_with_service_errors(monkeypatch):
+    from django.core.exceptions import ValidationError
+
+    from trading.forms import StrategyForm
+
+    stock = make_stock()
+    strategy = make_strategy(stock)
+    data = {
+        "name": "Saved",
+        "timeframe": "1day",
+        "stocks": [stock.pk],
+        "sizing_method": "fixed_fraction",
+        "position_fraction": "0.1",
+        "risk_per_trade": "0.01",
+        "stop_loss_type": "none",
+        "stop_loss_value": "0",
+        "take_profit_type": "none",
+        "take_profit_value": "0",
+        "max_open_positions": "5",
+        "param_fast": "10",
+        "param_slow": "30",
+    }
+
+    def refuse(*args, **kwargs):
+        raise ValidationError({"name": ["already taken"], "risk_settings": ["bad"]})
+
+    monkeypatch.setattr(actions, "_service", lambda module, name: refuse)
+    form = StrategyForm(data, instance=strategy)
+    assert form.is_valid(), form.errors
+    with pytest.raises(ValidationError):
+        actions.save_strategy(form)
+    assert form.errors["name"] == ["already taken"] and "risk_settings: bad" in form.non_field_errors()
+
+    def missing(module, name):
+        raise actions.ActionUnavailable(name)
+
+    monkeypatch.setattr(actions, "_service", missing)
+    form = StrategyForm(data, instance=Strategy.objects.get(pk=strategy.pk))
+    assert form.is_valid()
+    assert actions.save_strategy(form).name == "Saved"
