@@ -21,6 +21,7 @@ from urllib.request import urlopen
 import pytest
 from django.conf import settings
 from django.db import connection
+from playwright.sync_api import sync_playwright
 
 from strategies.events import record_event
 
@@ -145,9 +146,8 @@ def _in_thread(fn) -> None:
 
 
 def test_overview_shows_a_new_event_without_reload(server):
-    sync_api = pytest.importorskip("playwright.sync_api")
     base = server["url"]
-    with sync_api.sync_playwright() as p:
+    with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
             page = browser.new_page()
