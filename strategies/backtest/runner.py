@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -222,8 +223,11 @@ def run_backtest(
     All bars feed the indicators; trading starts at ``start`` (default: the first bar).
     """
     settings = settings or BacktestSettings()
-    if settings.allow_short != strategy.allow_short:
-        strategy.allow_short = settings.allow_short and strategy.supports_short
+    wanted = settings.allow_short and strategy.supports_short
+    if strategy.allow_short != wanted:
+        # The settings decide about shorts; leave the caller's instance as it was.
+        strategy = copy.copy(strategy)
+        strategy.allow_short = wanted
     index, a, counts, reasons = prepare_arrays(strategy, bars, settings, start)
     trades, equity, in_market, rejected, _ = engine.run_arrays(
         a["open"], a["high"], a["low"], a["close"], a["atr"], a["sig"], settings.as_array()
