@@ -23,8 +23,6 @@ from django.conf import settings
 from django.db import connection
 from playwright.sync_api import sync_playwright
 
-from strategies.events import record_event
-
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
@@ -119,7 +117,7 @@ def server(tmp_path, transactional_db):
                     "daphne did not start: " + process.stderr.read().decode()[-2000:]
                 ) from None
             time.sleep(0.2)
-    yield {"url": base, "strategy_id": strategy_id}
+    yield {"url": base, "strategy_id": strategy_id, "env": env}
     process.terminate()
     try:
         process.wait(timeout=10)
@@ -127,22 +125,15 @@ def server(tmp_path, transactional_db):
         process.kill()
 
 
-def _in_thread(fn) -> None:
-    """Run ``fn`` off this thread: Playwright's sync API keeps an event loop running here,
-    where Django's ORM and async_to_sync refuse to work."""
-    import threading
-
-    from django.db import connections
-
-    def target():
-        try:
-            fn()
-        finally:
-            connections.close_all()
-
-    worker = threading.Thread(target=target)
-    worker.start()
-    worker.join(30)
+def _journal_from_another_process(env: dict[str, str], message: str) -> None:
+    """Write a journal event the way the engine does: from its own process, with
+    ``record_event`` (database row + broadcast after commit). With Redis the broadcast
+    crosses processes; with the in-memory layer the server's relay reads the row."""
+    code = (
+        "from strategies.events import record_event; "
+        f"record_event('engine.note', {message!r}, severity='warning')"
+    )
+    subprocess.run([PYTHON, "manage.py", "shell", "-c", code], cwd=BASE_DIR, env=env, check=True, timeout=60)
 
 
 def test_overview_shows_a_new_event_without_reload(server):
@@ -176,16 +167,10 @@ def test_overview_shows_a_new_event_without_reload(server):
             item.wait_for(timeout=15000)
             assert page.evaluate("window.__notReloaded") is True
 
-            if (
-                connection.vendor == "postgresql"
-                and "redis" in settings.CHANNEL_LAYERS["default"]["BACKEND"].lower()
-            ):
-                # On the real stack another process (like the engine) can publish too.
-                _in_thread(
-                    lambda: record_event("engine.note", "hello from another process", severity="warning")
-                )
-                page.locator("#event-feed li", has_text="hello from another process").wait_for(timeout=15000)
-                assert page.evaluate("window.__notReloaded") is True
+            # Another process (like the engine) journals an event: it appears too.
+            _journal_from_another_process(server["env"], "hello from another process")
+            page.locator("#event-feed li", has_text="hello from another process").wait_for(timeout=15000)
+            assert page.evaluate("window.__notReloaded") is True
 
             # A lost message (a jump in seq) makes the page reload its state from the API.
             page.evaluate(
