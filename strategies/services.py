@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from marketdata.models import Stock
+from marketdata.models import Bar, Stock
 from marketdata.selectors import bars_frame, get_stock
 from strategies.backtest import BacktestError, BacktestResult, BacktestSettings, SettingsError, run_backtest
 from strategies.backtest.sweep import SweepResult, expand_grid, run_sweep
@@ -291,6 +291,14 @@ def validate_backtest_request(
         unknown = [s for s in symbols if not Stock.objects.filter(symbol=str(s).upper()).exists()]
         if unknown:
             errors["symbols"] = [f"unknown symbol(s): {', '.join(map(str, unknown))}"]
+        else:
+            bare = [
+                str(s)
+                for s in symbols
+                if not Bar.objects.filter(stock__symbol=str(s).upper(), timeframe=timeframe).exists()
+            ]
+            if bare:
+                errors["symbols"] = [f"no {timeframe} bars stored for {', '.join(bare)}"]
     if start and end and start >= end:
         errors["end"] = ["must be after start"]
     if errors:

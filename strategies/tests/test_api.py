@@ -140,6 +140,7 @@ def test_post_backtest_from_a_strategy_row(stored_bars, trader_client):
         ({"strategy_class": "sma_crossover", "symbols": ["AAA"], "parameters": {"fast": 99}}, "parameters"),
         ({"strategy_class": "sma_crossover", "symbols": []}, "symbols"),
         ({"strategy_class": "sma_crossover", "symbols": ["ZZZ"]}, "symbols"),
+        ({"strategy_class": "sma_crossover", "symbols": ["AAA"], "timeframe": "1h"}, "symbols"),
         (
             {"strategy_class": "sma_crossover", "symbols": ["AAA"], "settings": {"initial_cash": "lots"}},
             "settings",
