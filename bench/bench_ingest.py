@@ -13,6 +13,7 @@ from pathlib import Path
 
 SYMBOLS, BARS = 20, 50_000
 TARGET = 60_000
+ROUNDS = 2
 
 
 # --- Django set-up against DATABASE_URL (each benchmark is a standalone script) ---
@@ -94,26 +95,34 @@ def main() -> None:
         print(f"{label:<28} {elapsed:6.2f}s {total / elapsed:>10,.0f} rows/s   ({result})")
         return total / elapsed, result
 
-    plain = None
-    if pg:
-        empty()
+    def plain_copy() -> float:
         start = time.perf_counter()
         for stock, frame in zip(stocks, frames, strict=True):
             with transaction.atomic(), connection.cursor() as cursor:
                 payload = copy_text(frame, prefix=f"{stock.pk}\t1min")
                 columns = 'stock_id, timeframe, "timestamp", open, high, low, close, volume'
-                sql = f"COPY stock_data ({columns}) FROM STDIN"
-                with cursor.cursor.copy(sql) as copy:
+                with cursor.cursor.copy(f"COPY stock_data ({columns}) FROM STDIN") as copy:
                     copy.write(payload)
         elapsed = time.perf_counter() - start
-        plain = total / elapsed
-        print(f"{'plain COPY (baseline)':<28} {elapsed:6.2f}s {plain:>10,.0f} rows/s")
-    empty()
-    first, r1 = run("ingest: first load", frames)
+        print(f"{'plain COPY (baseline)':<28} {elapsed:6.2f}s {total / elapsed:>10,.0f} rows/s")
+        return total / elapsed
+
+    # The machine is shared: alternate baseline and first load and keep the best of each,
+    # so that a burst of someone else's work does not decide the ratio.
+    plain, first = 0.0, 0.0
+    for _ in range(ROUNDS if pg else 1):
+        if pg:
+            empty()
+            plain = max(plain, plain_copy())
+        empty()
+        rate, r1 = run("ingest: first load", frames)
+        first = max(first, rate)
+        assert r1.inserted == total, "unexpected counts"
     same, r2 = run("ingest: unchanged re-load", frames)
     diff, r3 = run("ingest: every value changed", changed)
-    assert r1.inserted == total and r2.unchanged == total and r3.updated == total, "unexpected counts"
-    if plain:
+    assert r2.unchanged == total and r3.updated == total, "unexpected counts"
+    print(f"best first load {first:,.0f} rows/s" + (f", best plain COPY {plain:,.0f} rows/s" if pg else ""))
+    if pg:
         print(
             f"ratio to plain COPY: first load {first / plain:.2f}, unchanged {same / plain:.2f}, "
             f"changed {diff / plain:.2f}"

@@ -125,3 +125,16 @@ def test_frame_from_arrays_sorts_by_time():
     columns = {c: micros.astype("float64") for c in ("open", "high", "low", "close", "volume")}
     frame = frame_from_arrays(micros, columns)
     assert list(frame["close"]) == [1e6, 2e6, 3e6] and str(frame.index.dtype) == "datetime64[us, UTC]"
+
+
+def test_a_concurrent_first_load_falls_back_to_the_upsert(stock, is_postgres, monkeypatch):
+    if not is_postgres:
+        pytest.skip("the plain-INSERT fast path is PostgreSQL only")
+    from marketdata import pgcopy
+
+    frame = make_bars(10)
+    ingest_bars(stock, "1min", frame.iloc[5:])
+    # Pretend the range looked empty, as it would before another process committed.
+    monkeypatch.setattr(pgcopy, "range_has_bars", lambda *args: False)
+    assert ingest_bars(stock, "1min", frame) == IngestResult(5, 0, 5)
+    assert Bar.objects.filter(stock=stock).count() == 10
