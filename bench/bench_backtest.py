@@ -244,11 +244,23 @@ def bench_sweep(n: int, processes: int) -> dict:
     bars = {"BENCH": random_walk("BENCH", n, seed=2)}
     grid = {"fast": list(range(5, 55, 5)), "slow": list(range(60, 260, 20))}  # 10 x 10 points
     settings = BacktestSettings(initial_cash=100_000, position_fraction=1.0)
+    before = os.times()
     began = time.perf_counter()
     result = run_sweep(SmaCrossover, grid, bars, settings, timeframe="1min", split=None, processes=processes)
     elapsed = time.perf_counter() - began
+    after = os.times()
+    # CPU seconds of this process and of the (joined) worker processes during the sweep
+    cpu = sum(after[i] - before[i] for i in range(4))
     points = len(result.rows)
-    return {"points": points, "seconds": elapsed, "points_per_s": points / elapsed, "processes": processes}
+    return {
+        "points": points,
+        "seconds": elapsed,
+        "points_per_s": points / elapsed,
+        "processes": processes,
+        "cpu_s": cpu,
+        "cores_busy": cpu / elapsed,
+        "points_per_cpu_s": points / cpu if cpu else float("nan"),
+    }
 
 
 def main() -> None:
@@ -263,8 +275,12 @@ def main() -> None:
     one = bench_sweep(100_000 // scale, 1)
     two = bench_sweep(100_000 // scale, 2)
     print(f"== sweep: {two['points']} points x {100_000 // scale:,} bars")
-    print(f"   1 process: {one['seconds']:.2f} s ({one['points_per_s']:.0f} points/s)")
-    print(f"   2 processes: {two['seconds']:.2f} s ({two['points_per_s']:.0f} points/s)")
+    for r in (one, two):
+        print(
+            f"   {r['processes']} process(es): {r['seconds']:.2f} s wall ({r['points_per_s']:.0f} points/s); "
+            f"{r['cpu_s']:.2f} CPU-s = {r['cores_busy']:.2f} cores busy on average; "
+            f"{r['points_per_cpu_s']:.0f} points per CPU-second"
+        )
 
     s = bench_single(1_000_000 // scale, args.repeat)
     print(f"== SMA(10/30) backtest, {s['bars']:,} one-minute bars, one symbol (best of {args.repeat})")
