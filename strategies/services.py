@@ -380,6 +380,22 @@ def store_result(run: BacktestRun, result: BacktestResult, duration: float) -> B
     return run
 
 
+def _message(exc: Exception) -> str:
+    if isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
+        return "; ".join(f"{k}: {', '.join(v)}" for k, v in exc.message_dict.items())
+    return str(exc)
+
+
+def _fail(run: BacktestRun, message: str, began: float) -> BacktestRun:
+    run.status = BacktestStatus.FAILED
+    run.error = message
+    run.finished_at = timezone.now()
+    run.duration_seconds = round(time.perf_counter() - began, 4)
+    run.save()
+    logger.warning("backtest #%s failed: %s", run.pk, message)
+    return run
+
+
 def execute_backtest_run(run: BacktestRun) -> BacktestRun:
     """Run a stored backtest request and store its results (or its error, status failed)."""
     run.status = BacktestStatus.RUNNING
@@ -390,18 +406,10 @@ def execute_backtest_run(run: BacktestRun) -> BacktestRun:
             run.strategy_class, run.parameters, run.symbols, run.timeframe, run.start, run.end, run.settings
         )
     except (BacktestError, ValidationError, ValueError, Stock.DoesNotExist) as exc:
-        message = (
-            "; ".join(f"{k}: {', '.join(v)}" for k, v in exc.message_dict.items())
-            if (isinstance(exc, ValidationError) and hasattr(exc, "error_dict"))
-            else str(exc)
-        )
-        run.status = BacktestStatus.FAILED
-        run.error = message
-        run.finished_at = timezone.now()
-        run.duration_seconds = round(time.perf_counter() - began, 4)
-        run.save()
-        logger.warning("backtest #%s failed: %s", run.pk, message)
-        return run
+        return _fail(run, _message(exc), began)
+    except Exception as exc:  # a background run must end as failed, never stay "running"
+        logger.exception("backtest #%s crashed", run.pk)
+        return _fail(run, f"internal error: {exc.__class__.__name__}: {exc}", began)
     store_result(run, result, time.perf_counter() - began)
     publish("events", "backtest.finished", {"id": run.pk, "status": run.status, "metrics": run.metrics})
     return run

@@ -187,3 +187,15 @@ def test_settings_from_strategy_row(stored_bars):
 
     assert levels("long", 100.0, None, strategy) == (95.0, 110.0)
     assert levels(-1, 100.0, 2.0, settings) == pytest.approx((105.0, 90.0))
+
+
+def test_unexpected_error_marks_the_run_failed(stored_bars, monkeypatch):
+    run = services.create_backtest_run(strategy_class="sma_crossover", symbols=["AAA"])
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(services, "run_from_inputs", boom)
+    services.execute_backtest_run(run)
+    run.refresh_from_db()
+    assert run.status == "failed" and "RuntimeError: disk on fire" in run.error
