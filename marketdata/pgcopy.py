@@ -250,6 +250,21 @@ SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FR
 """
 
 
+_IND_INSERT = _IND_UPSERT.split("ON CONFLICT")[0].replace("WITH upserted AS (", "")
+
+
+def _indicator_range_has_rows(
+    stock_id: int, timeframe: str, name: str, params_key: str, times: pd.DatetimeIndex
+) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM indicators WHERE stock_id = %s AND timeframe = %s AND name = %s "
+            'AND params_key = %s AND "timestamp" BETWEEN %s AND %s)',
+            (stock_id, timeframe, name, params_key, times[0], times[-1]),
+        )
+        return bool(cursor.fetchone()[0])
+
+
 def upsert_indicator_rows(
     stock_id: int,
     timeframe: str,
@@ -274,6 +289,14 @@ def upsert_indicator_rows(
         raw.execute(f"TRUNCATE {IND_STAGE_TABLE}")
         with raw.copy(f'COPY {IND_STAGE_TABLE} ("timestamp", value, "values") FROM STDIN') as copy:
             copy.write(payload)
-        raw.execute(_IND_UPSERT, (stock_id, timeframe, name, params_key, parameters_json, metadata_json))
+        params = (stock_id, timeframe, name, params_key, parameters_json, metadata_json)
+        if len(times) and not _indicator_range_has_rows(stock_id, timeframe, name, params_key, times):
+            try:
+                with transaction.atomic():  # same fast path and fallback as for bars
+                    cursor.execute(_IND_INSERT, params)
+                    return cursor.rowcount, 0
+            except IntegrityError:
+                pass
+        raw.execute(_IND_UPSERT, params)
         inserted, updated = raw.fetchone()
     return int(inserted), int(updated)

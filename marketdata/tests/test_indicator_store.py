@@ -143,3 +143,16 @@ def test_compute_edges():
     frame = compute(short, [IndicatorSpec.of("sma", length=2), IndicatorSpec.of("sma", length=2)])
     assert list(frame.columns)[-1] == "sma_2"
     assert compute(frame, [IndicatorSpec.of("sma", length=2)]) is frame
+
+
+def test_indicator_fast_path_falls_back_to_the_upsert(daily, is_postgres, monkeypatch):
+    if not is_postgres:
+        pytest.skip("the plain-INSERT fast path is PostgreSQL only")
+    from marketdata import pgcopy
+
+    spec = [IndicatorSpec.of("sma", length=10)]
+    bars = synthetic_bars("AAPL", 120, "1day")
+    store_indicators(daily, "1day", spec, start=bars.index[60])
+    monkeypatch.setattr(pgcopy, "_indicator_range_has_rows", lambda *args: False)
+    (result,) = store_indicators(daily, "1day", spec)
+    assert (result.inserted, result.updated, result.unchanged) == (50, 0, 60)
