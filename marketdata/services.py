@@ -28,7 +28,7 @@ from marketdata.providers.sample import NAMES as SAMPLE_NAMES
 from marketdata.providers.sample import SampleProvider
 from marketdata.resample import resample_bars
 from marketdata.selectors import bars_frame, last_bar_time
-from marketdata.validation import BAR_COLUMNS, PRICE_COLUMNS, check_bars
+from marketdata.validation import BAR_COLUMNS, PRICE_COLUMNS, validate_bars
 
 logger = logging.getLogger("marketdata")
 _QUANT = Decimal("0.000001")
@@ -73,7 +73,7 @@ def ingest_bars(stock: Stock, timeframe: str, frame: pd.DataFrame) -> IngestResu
     exactly as given (strings and Decimals keep every digit; floats go through their
     shortest repr), rounded to NUMERIC(18, 6).
     """
-    frame = check_bars(frame, timeframe)
+    frame = validate_bars(frame, timeframe)
     if frame.empty:
         return IngestResult()
     if connection.vendor == "postgresql":

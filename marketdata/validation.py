@@ -35,7 +35,7 @@ def as_float(column: pd.Series) -> np.ndarray:
     return pd.to_numeric(column.astype("string"), errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
 
 
-def check_bars(
+def validate_bars(
     frame: pd.DataFrame, timeframe: str, locate: Callable[[int, pd.DataFrame], str] = _where_ts
 ) -> pd.DataFrame:
     """Return ``frame`` normalised (UTC index named ``timestamp``, sorted) or raise BarDataError.

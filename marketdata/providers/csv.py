@@ -18,7 +18,7 @@ from typing import IO
 import pandas as pd
 
 from marketdata.providers.base import Provider, Quote, UnknownSymbol, clip_range
-from marketdata.validation import BarDataError, check_bars
+from marketdata.validation import BarDataError, validate_bars
 
 TIME_NAMES = ("timestamp", "datetime", "date", "time", "date_time")
 ALIASES = {
@@ -97,7 +97,7 @@ def read_bars_csv(source: str | Path | IO[str], timeframe: str, name: str | None
         data[field] = values
     frame = pd.DataFrame(data, index=pd.DatetimeIndex(times, name="timestamp").as_unit("us"))
     try:
-        return check_bars(frame, timeframe, locate=lambda i, _f: line(i))
+        return validate_bars(frame, timeframe, locate=lambda i, _f: line(i))
     except CsvError:
         raise
     except BarDataError as exc:
