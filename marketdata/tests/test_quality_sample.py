@@ -79,3 +79,18 @@ def test_check_bars_command(capsys):
     call_command("check_bars", "--timeframe", "1day")
     out = capsys.readouterr().out
     assert "SPX 1day: 5031 bars" in out and "IXIC" in out and "zero volume: 2" in out
+
+
+@pytest.mark.django_db
+def test_check_bars_strict_fails_on_gaps():
+    from django.core.management import CommandError
+
+    from marketdata.models import Stock
+    from marketdata.services import ingest_bars
+
+    stock = Stock.objects.create(symbol="GAP")
+    bars = synthetic_bars("GAP", 10, "1day")
+    ingest_bars(stock, "1day", bars.drop(bars.index[4]))
+    call_command("check_bars", "GAP", "--timeframe", "1day")
+    with pytest.raises(CommandError, match="1 series with problems"):
+        call_command("check_bars", "GAP", "--timeframe", "1day", "--strict")

@@ -303,3 +303,21 @@ def test_provider_from_settings(settings):
         provider.client.api_key == KEY
         and provider.client.limiter.per_minute == settings.TWELVE_DATA_CREDITS_PER_MINUTE
     )
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_fetch_and_store_from_twelve_data_is_exact_and_incremental(client):
+    from marketdata.models import Bar, Stock
+    from marketdata.services import fetch_and_store
+
+    stock = Stock.objects.create(symbol="AAPL", exchange="NASDAQ")
+    provider = TwelveDataProvider(client, clock=lambda: datetime(2024, 1, 3, tzinfo=UTC))
+    responses.get(f"{BASE}/time_series", json=SERIES)
+    assert fetch_and_store(stock, "1min", provider).inserted == 3
+    assert Bar.objects.get(stock=stock, timestamp=datetime(2024, 1, 2, 14, 30, tzinfo=UTC)).low == Decimal(
+        "185.10001"
+    )
+    result = fetch_and_store(stock, "1min", provider)  # from the last stored bar
+    assert (result.inserted, result.updated, result.unchanged) == (0, 0, 1)  # bars before it are clipped
+    assert "start_date=2024-01-02+09%3A32%3A00" in responses.calls[1].request.url
