@@ -198,12 +198,18 @@ SAMPLE_EXCHANGE = "INDEX"
 
 
 def load_sample(directory: Path | None = None) -> list[tuple[Stock, str, IngestResult]]:
-    """Create the bundled sample's stocks (exchange INDEX) and load their bars idempotently."""
+    """Create the bundled sample's stocks (exchange INDEX) and load their bars idempotently.
+
+    Every file is parsed and validated before anything is written, and all of it is
+    stored in one transaction: a bad file leaves the database as it was.
+    """
     provider = SampleProvider(directory)
+    parsed = [
+        (symbol, timeframe, read_bars_csv(path, timeframe)) for symbol, timeframe, path in provider.files()
+    ]
     loaded = []
-    for symbol, timeframe, path in provider.files():
-        frame = read_bars_csv(path, timeframe)
-        with transaction.atomic():
+    with transaction.atomic():
+        for symbol, timeframe, frame in parsed:
             stock, _ = Stock.objects.get_or_create(
                 symbol=symbol,
                 exchange=SAMPLE_EXCHANGE,

@@ -52,9 +52,11 @@ def test_load_sample_reports_empty_and_bad_directories(settings, tmp_path, capsy
     settings.SAMPLE_DATA_DIR = tmp_path
     call_command("load_sample")
     assert "no sample files found" in capsys.readouterr().out
+    (tmp_path / "AAA_1day.csv").write_text("date,open,high,low,close\n2024-01-02,1,1,1,1\n")
     (tmp_path / "BAD_1day.csv").write_text("date,open,high,low,close\n2024-01-02,1,1,2,1\n")
     with pytest.raises(CommandError, match="BAD_1day.csv: line 2, column low"):
         call_command("load_sample")
+    assert not Stock.objects.exists() and not Bar.objects.exists()  # the good file was not stored either
     assert load_sample(tmp_path.parent / "nothing-here") == []
 
 
