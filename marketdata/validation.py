@@ -18,6 +18,8 @@ PRICE_COLUMNS = ("open", "high", "low", "close")
 BAR_COLUMNS = (*PRICE_COLUMNS, "volume")
 # NUMERIC(18, 6): at most 12 digits before the decimal point.
 MAX_PRICE = Decimal("1e12")
+# The smallest price that does not round to 0 in NUMERIC(18, 6).
+MIN_PRICE = 0.0000005
 
 
 class BarDataError(ValueError):
@@ -79,12 +81,12 @@ def validate_bars(
             raise BarDataError(
                 f"{locate(int(bad[0]), frame)}, column {column}: not a number: {frame[column].iloc[bad[0]]!r}"
             )
-        limit_bad = np.flatnonzero((v <= 0) | (v >= float(MAX_PRICE))) if column != "volume" else []
+        limit_bad = np.flatnonzero((v < MIN_PRICE) | (v >= float(MAX_PRICE))) if column != "volume" else []
         if len(limit_bad):
             i = int(limit_bad[0])
             got = frame[column].iloc[i]
             raise BarDataError(
-                f"{locate(i, frame)}, column {column}: price must be > 0 and < 1e12, got {got}"
+                f"{locate(i, frame)}, column {column}: price must be >= 0.000001 and < 1e12, got {got}"
             )
     vol = values["volume"]
     bad = np.flatnonzero((vol < 0) | (vol != np.floor(vol)) | (vol >= 2**63))

@@ -50,8 +50,11 @@ BAD = {
     "not a number": (GOOD.replace("11.5", "abc"), "line 3, column High: not a number: 'abc'"),
     "empty cell": (GOOD.replace(",1200", ","), "line 3, column Volume: missing value"),
     "nan": (GOOD.replace("11.5", "NaN"), "line 3, column High: not a number"),
-    "zero price": (GOOD.replace("10.0,11.0,9.5", "0,11.0,9.5"), "line 2, column open: price must be > 0"),
-    "negative price": (GOOD.replace("9.5", "-9.5"), "line 2, column low: price must be > 0"),
+    "zero price": (
+        GOOD.replace("10.0,11.0,9.5", "0,11.0,9.5"),
+        "line 2, column open: price must be >= 0.000001",
+    ),
+    "negative price": (GOOD.replace("9.5", "-9.5"), "line 2, column low: price must be >= 0.000001"),
     "high below open/close": (
         GOOD.replace("11.0,9.5,10.5", "10.2,9.5,10.5"),
         "line 2, column high: high 10.2",

@@ -58,7 +58,7 @@ def test_ingest_keeps_exact_decimals_from_strings_and_floats(stock):
     [
         (lambda f: f.assign(high=f["low"] - 1), "column high"),
         (lambda f: f.assign(low=f["high"] + 1), "column low"),
-        (lambda f: f.assign(open=0.0), "column open: price must be > 0"),
+        (lambda f: f.assign(open=0.0), "column open: price must be >= 0.000001"),
         (lambda f: f.assign(close=np.nan), "column close: not a number"),
         (lambda f: f.assign(volume=-1.0), "column volume"),
         (lambda f: f.assign(volume=1.5), "column volume"),
@@ -67,6 +67,7 @@ def test_ingest_keeps_exact_decimals_from_strings_and_floats(stock):
         (lambda f: pd.concat([f, f.iloc[:1]]), "duplicate time"),
         (lambda f: f.reset_index(drop=True), "DatetimeIndex"),
         (lambda f: f.assign(high=2e12), "< 1e12"),
+        (lambda f: f.assign(low=0.0000001), "column low: price must be >= 0.000001"),
     ],
 )
 def test_bad_frames_are_rejected_whole(stock, change, message):
