@@ -99,25 +99,35 @@ class Position:
 
 
 def open_positions() -> list[Position]:
-    """Open trades marked at the latest close (execution.selectors does the marking, net of
-    partial exits); this adds what the pages show with them."""
-    from execution import selectors as execution_selectors
+    """Open trades (net of partial exits) marked at the latest close of their stock.
 
+    The same marking as ``execution.selectors.open_positions``, but with one indexed
+    query per stock for the price: its single correlated-subquery ``last_prices`` takes
+    seconds on SQLite as soon as two stocks are involved.
+    """
+    from execution.trades import exited_quantity
+
+    trades = list(
+        Trade.objects.filter(status=TradeStatus.OPEN)
+        .select_related("stock", "strategy")
+        .order_by("entry_time")
+    )
+    prices = last_prices(t.stock_id for t in trades)
     return [
         Position(
-            trade_id=p.trade.pk,
-            strategy_id=p.trade.strategy_id,
-            strategy=p.trade.strategy.name if p.trade.strategy else "manual",
-            symbol=p.symbol,
-            direction=p.direction,
-            quantity=p.quantity,
-            entry_price=p.entry_price,
-            entry_time=p.trade.entry_time,
-            last_price=p.last_price,
-            stop_loss=p.trade.stop_loss,
-            take_profit=p.trade.take_profit,
+            trade_id=t.pk,
+            strategy_id=t.strategy_id,
+            strategy=t.strategy.name if t.strategy else "manual",
+            symbol=t.stock.symbol,
+            direction=t.direction,
+            quantity=t.quantity - exited_quantity(t),
+            entry_price=t.entry_price,
+            entry_time=t.entry_time,
+            last_price=prices.get(t.stock_id),
+            stop_loss=t.stop_loss,
+            take_profit=t.take_profit,
         )
-        for p in execution_selectors.open_positions()
+        for t in trades
     ]
 
 
@@ -154,25 +164,29 @@ def account_summary(positions: list[Position] | None = None, now: datetime | Non
     such a snapshot (a fresh account) it is the realised P&L of trades closed today plus
     the unrealised P&L of positions opened today.
     """
-    from execution import selectors as execution_selectors
     from execution.models import EquitySnapshot
 
     positions = open_positions() if positions is None else positions
     now = now or timezone.now()
     midnight = datetime.combine(now.date(), time.min, tzinfo=now.tzinfo)
-    equity = execution_selectors.equity_now()
+    # execution.selectors.equity_now's formula: starting cash + realised P&L - fees of open
+    # trades + unrealised P&L (computed here from the positions already marked).
+    realized = Trade.objects.filter(status=TradeStatus.CLOSED).aggregate(p=Sum("realized_pnl"))["p"] or ZERO
+    open_fees = Trade.objects.filter(status=TradeStatus.OPEN).aggregate(f=Sum("fees"))["f"] or ZERO
+    unrealized = sum((p.unrealized_pnl or ZERO for p in positions), ZERO)
+    equity = starting_cash() + realized - open_fees + unrealized
     before_today = EquitySnapshot.objects.filter(timestamp__lt=midnight).order_by("-timestamp").first()
     if before_today is not None:
-        day_pnl = equity.equity - before_today.equity
+        day_pnl = equity - before_today.equity
     else:
         closed_today = Trade.objects.filter(status=TradeStatus.CLOSED, exit_time__gte=midnight)
         realized_today = closed_today.aggregate(s=Sum("realized_pnl"))["s"] or ZERO
         opened_today = (p.unrealized_pnl or ZERO for p in positions if p.entry_time >= midnight)
         day_pnl = realized_today + sum(opened_today, ZERO)
     return AccountSummary(
-        equity=equity.equity,
-        realized_pnl=equity.realized_pnl,
-        unrealized_pnl=sum((p.unrealized_pnl or ZERO for p in positions), ZERO),
+        equity=equity,
+        realized_pnl=realized,
+        unrealized_pnl=unrealized,
         day_pnl=day_pnl,
         open_positions=len(positions),
         trades_today=Trade.objects.filter(entry_time__gte=midnight).count(),

@@ -28,6 +28,7 @@
     connectedOnce: false,
     pingTimer: null,
     resyncPending: false,
+    resyncAgain: false,
     stats: { received: 0, gaps: 0, resyncs: 0, reconnects: 0 },
   };
 
@@ -50,15 +51,20 @@
     return state.handlers["*"] || null;
   }
 
-  /* Ask for a resync at most once at a time; extra requests while one runs are merged. */
+  /* One resync at a time; requests that arrive while one runs are merged into a single
+   * follow-up run, so the last change is always reflected. */
   function requestResync(reason) {
-    if (!state.resync || state.resyncPending) return;
+    if (!state.resync) return;
+    if (state.resyncPending) { state.resyncAgain = true; return; }
     state.resyncPending = true;
     state.stats.resyncs += 1;
     Promise.resolve()
       .then(() => state.resync(reason))
       .catch((err) => console.warn("live: resync failed", err))
-      .finally(() => { state.resyncPending = false; });
+      .finally(() => {
+        state.resyncPending = false;
+        if (state.resyncAgain) { state.resyncAgain = false; requestResync("merged"); }
+      });
   }
 
   /* Returns false when this message shows that an earlier one was lost. */

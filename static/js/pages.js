@@ -17,12 +17,16 @@
   const time = (iso) => (iso ? new Date(iso).toISOString().replace("T", " ").slice(0, 19) : "");
   const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 
-  /* Run fn at most once per `ms`, always after the last call (a trailing debounce). */
-  function debounce(fn, ms) {
+  /* Run fn once, `ms` after the first of a series of calls (calls meanwhile are merged).
+   * Unlike a debounce this never starves: a steady stream still refreshes every `ms`. */
+  function throttle(fn, ms) {
     let timer = null;
-    return () => { clearTimeout(timer); timer = setTimeout(fn, ms); };
+    return () => {
+      if (timer) return;
+      timer = setTimeout(() => { timer = null; fn(); }, ms);
+    };
   }
-  const refreshRegions = debounce(() => window.Live.refreshRegions(), 300);
+  const refreshRegions = throttle(() => window.Live.refreshRegions(), 300);
 
   function barTime(p) {
     if (typeof p.time === "number") return p.time;
@@ -133,7 +137,7 @@
   async function resyncOverview() {
     renderOverview(await window.Live.getJSON("/api/overview/"));
   }
-  const resyncOverviewSoon = debounce(() => window.Live.requestResync("update"), 250);
+  const resyncOverviewSoon = throttle(() => window.Live.requestResync("update"), 250);
 
   function startOverview() {
     const initial = window.Charts && window.Charts.readJSON("positions-symbols");

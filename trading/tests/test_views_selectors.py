@@ -191,3 +191,19 @@ def test_strategy_form_save_without_service_and_with_service_errors(monkeypatch)
     form = StrategyForm(data, instance=Strategy.objects.get(pk=strategy.pk))
     assert form.is_valid()
     assert actions.save_strategy(form).name == "Saved"
+
+
+def test_account_equity_matches_the_execution_selectors():
+    from execution.selectors import equity_now
+
+    stock = make_stock()
+    other = make_stock("MSFT", bars=10)
+    strategy = make_strategy(stock)
+    make_story(stock, strategy, closed=True, pnl="50")
+    make_story(stock, strategy, closed=False)
+    make_story(other, strategy, closed=False)
+    summary = selectors.account_summary()
+    reference = equity_now()
+    assert summary.equity == reference.equity
+    assert summary.unrealized_pnl == reference.unrealized_pnl
+    assert summary.open_positions == reference.open_positions == 2
