@@ -237,13 +237,32 @@ class Strategy(ABC):
         return snapshot
 
 
-def crossed_above(a: pd.Series, b: pd.Series) -> pd.Series:
-    """True on bars where ``a`` moves from at-or-below ``b`` to above it."""
-    return (a > b) & (a.shift(1) <= b.shift(1))
+def _crossed(a: pd.Series, b: pd.Series | float, above: bool) -> pd.Series:
+    if not isinstance(b, pd.Series):
+        b = pd.Series(float(b), index=a.index)
+    if not a.index.equals(b.index):  # pandas' own rules (it refuses differently labelled Series)
+        if above:
+            return (a > b) & (a.shift(1) <= b.shift(1))
+        return (a < b) & (a.shift(1) >= b.shift(1))
+    # Plain arrays: the same comparisons without pandas' per-operation overhead
+    # (NaN compares False, as in pandas, so warm-up rows never cross).
+    x, y = a.to_numpy(dtype=np.float64, na_value=np.nan), b.to_numpy(dtype=np.float64, na_value=np.nan)
+    out = np.zeros(len(x), dtype=bool)
+    if above:
+        out[1:] = (x[1:] > y[1:]) & (x[:-1] <= y[:-1])
+    else:
+        out[1:] = (x[1:] < y[1:]) & (x[:-1] >= y[:-1])
+    return pd.Series(out, index=a.index)
 
 
-def crossed_below(a: pd.Series, b: pd.Series) -> pd.Series:
-    return (a < b) & (a.shift(1) >= b.shift(1))
+def crossed_above(a: pd.Series, b: pd.Series | float) -> pd.Series:
+    """True on bars where ``a`` moves from at-or-below ``b`` to above it (``b`` may be a level)."""
+    return _crossed(a, b, above=True)
+
+
+def crossed_below(a: pd.Series, b: pd.Series | float) -> pd.Series:
+    """True on bars where ``a`` moves from at-or-above ``b`` to below it (``b`` may be a level)."""
+    return _crossed(a, b, above=False)
 
 
 def _positional(template: str, names: list[str]) -> str:

@@ -71,3 +71,17 @@ def test_reasons_join_many_categories_and_clashes():
     assert rows.tolist() == [1, 3] and texts == ["x", "y"]
     duplicated = sparse_reasons(pd.RangeIndex(4), np.array([0, 2, 3]), ["same", "", "same"])
     assert duplicated.tolist() == ["same", "", "", "same"]
+
+
+def test_crossings_match_the_pandas_definition():
+    import numpy as np
+
+    from strategies.base import crossed_above, crossed_below
+
+    a = pd.Series([1.0, 2.0, np.nan, 3.0, 1.0, 2.0, 2.0, 3.0])
+    b = pd.Series([2.0, 1.0, 1.0, 2.0, 2.0, 2.0, 2.0, 2.0])
+    assert crossed_above(a, b).tolist() == ((a > b) & (a.shift(1) <= b.shift(1))).tolist()
+    assert crossed_below(a, b).tolist() == ((a < b) & (a.shift(1) >= b.shift(1))).tolist()
+    assert crossed_above(a, 1.5).tolist() == [False, True, False, False, False, True, False, False]
+    with pytest.raises(ValueError, match="identically-labeled"):  # as pandas: no silent alignment
+        crossed_below(a, pd.Series([2.0, 1.0, 1.0], index=[1, 2, 3]))
