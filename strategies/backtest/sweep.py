@@ -12,6 +12,7 @@ processes fork, so that each point only runs its signals and the compiled loop.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import math
 import multiprocessing
@@ -131,8 +132,15 @@ def _execute(points: list[dict[str, Any]], processes: int) -> list[tuple[int, li
     if processes <= 1 or len(points) < 4:
         return [_run_point(t) for t in tasks]
     context = multiprocessing.get_context("fork")
-    with context.Pool(processes) as pool:
-        return pool.map(_run_point, tasks, chunksize=max(1, len(tasks) // (processes * 4)))
+    # Workers inherit the bars and indicators by fork (nothing is pickled). Freezing the
+    # garbage collector's view of the parent's objects keeps the children's collections
+    # from writing to (and so copying) every inherited page.
+    gc.freeze()
+    try:
+        with context.Pool(processes) as pool:
+            return pool.map(_run_point, tasks, chunksize=max(1, len(tasks) // (processes * 4)))
+    finally:
+        gc.unfreeze()
 
 
 def run_sweep(
