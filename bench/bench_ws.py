@@ -24,7 +24,6 @@ import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from urllib.request import urlopen
@@ -43,6 +42,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=10.0, help="broadcasts per second")
     parser.add_argument("--seconds", type=float, default=100.0, help="how long to publish")
     parser.add_argument("--idle", type=float, default=30.0, help="idle seconds before publishing")
+    parser.add_argument(
+        "--dump", default="", help="write (tick, socket, latency ms) samples to this JSON file"
+    )
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
     parser.add_argument(
         "--layer",
@@ -150,6 +152,7 @@ def start_daphne(env: dict[str, str], port: int) -> subprocess.Popen:
 class Stats:
     def __init__(self, clients: int):
         self.latencies: list[float] = []
+        self.samples: list[tuple[int, int, float]] = []
         self.received = [0] * clients
         self.gaps = 0
         self.subscribed = 0
@@ -258,7 +261,9 @@ async def client(port: int, cookie: str, index: int, stats: Stats) -> MiniWebSoc
                 if stats.subscribed == stats.clients:
                     stats.all_subscribed.set()
             elif kind == "bench.tick":
-                stats.latencies.append((now - message["payload"]["t"]) * 1000)
+                latency = (now - message["payload"]["t"]) * 1000
+                stats.latencies.append(latency)
+                stats.samples.append((message["payload"]["i"], index, round(latency, 2)))
                 stats.received[index] += 1
                 seq = message["seq"]
                 if last_seq is not None and seq != last_seq + 1:
@@ -277,20 +282,39 @@ async def connect_all(port: int, cookies: list[str], stats: Stats) -> list[MiniW
     return sockets
 
 
-def publish(rate: float, seconds: float, done: threading.Event) -> int:
-    """Broadcast at ``rate`` per second on a steady clock through the engine's path."""
-    from trading.broadcast import send_now
+# The publisher runs in its own process, like the engine: the same send_now path, and no
+# competition for the GIL with the 100 sockets being read here.
+PUBLISHER = """
+import json, os, sys, time
+import django
+from django.conf import settings
+layers = os.environ.get("BENCH_CHANNEL_LAYERS")
+django.setup()
+if layers:
+    settings.CHANNEL_LAYERS = json.loads(layers)
+from trading.broadcast import send_now
+group, rate, seconds = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+count = int(rate * seconds)
+start = time.perf_counter()
+for i in range(count):
+    delay = start + i / rate - time.perf_counter()
+    if delay > 0:
+        time.sleep(delay)
+    send_now(group, "bench.tick", {"i": i, "t": time.time()})
+print(count)
+"""
 
-    count = int(rate * seconds)
-    start = time.perf_counter()
-    for i in range(count):
-        target = start + i / rate
-        delay = target - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
-        send_now(GROUP, "bench.tick", {"i": i, "t": time.time()})
-    done.set()
-    return count
+
+def start_publisher(env: dict[str, str], rate: float, seconds: float) -> subprocess.Popen:
+    """Broadcast at ``rate`` per second on a steady clock through the engine's path."""
+    return subprocess.Popen(
+        [sys.executable, "-c", PUBLISHER, GROUP, str(rate), str(seconds)],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -298,7 +322,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
-async def run(args: argparse.Namespace, port: int, cookies: list[str]) -> dict:
+async def run(args: argparse.Namespace, env: dict[str, str], port: int, cookies: list[str]) -> dict:
     stats = Stats(args.clients)
     began = time.perf_counter()
     sockets = await connect_all(port, cookies, stats)
@@ -306,20 +330,20 @@ async def run(args: argparse.Namespace, port: int, cookies: list[str]) -> dict:
     if args.idle:
         print(f"  {args.clients} sockets subscribed in {connect_seconds:.1f} s; idle for {args.idle:g} s")
         await asyncio.sleep(args.idle)
-    done = threading.Event()
-    sent_box: list[int] = []
-    thread = threading.Thread(target=lambda: sent_box.append(publish(args.rate, args.seconds, done)))
-    thread.start()
-    while not done.is_set():
+    publisher = start_publisher(env, args.rate, args.seconds)
+    while publisher.poll() is None:
         await asyncio.sleep(0.2)
+    if publisher.returncode != 0:
+        raise SystemExit("publisher failed: " + publisher.stderr.read()[-2000:])
     expected_each = int(args.rate * args.seconds)
     deadline = time.monotonic() + 10  # let the tail arrive
     while min(stats.received) < expected_each and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
-    thread.join()
     stats.closing = True
     for socket_ in sockets:
         socket_.close()
+    if args.dump:
+        Path(args.dump).write_text(json.dumps(stats.samples))
     delivered = sum(stats.received)
     expected = expected_each * args.clients
     return {
@@ -359,7 +383,7 @@ def main() -> int:
         port = free_port()
         server = start_daphne(env, port)
         try:
-            result = asyncio.run(run(args, port, cookies))
+            result = asyncio.run(run(args, env, port, cookies))
         finally:
             server.terminate()
             server.wait(timeout=10)
