@@ -11,6 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, Stream
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -44,6 +45,21 @@ def health(request: HttpRequest) -> JsonResponse:
 def _require_trader(request: HttpRequest) -> None:
     if not is_trader(request.user):
         raise PermissionDenied("Only traders may change anything.")
+
+
+def _next(request: HttpRequest, default: str) -> str:
+    """Where to go after a form: the posted ``next`` if it stays on this site."""
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        return target
+    return default
+
+
+def _int_or_404(value: str) -> int:
+    """A primary key from a form field; anything else is a missing object, not a 500."""
+    if not value.isdigit():
+        raise Http404("no such object")
+    return int(value)
 
 
 def _page(request: HttpRequest, queryset, size: int = PAGE_SIZE):
@@ -100,14 +116,14 @@ def kill_switch(request: HttpRequest) -> HttpResponse:
     enabled = request.POST.get("enabled") == "1"
     strategy = None
     if request.POST.get("strategy"):
-        strategy = get_object_or_404(Strategy, pk=request.POST.get("strategy"))
+        strategy = get_object_or_404(Strategy, pk=_int_or_404(request.POST["strategy"]))
     scope = strategy.name if strategy else "all strategies"
     _run_action(
         request,
         lambda *, user: actions.set_kill_switch(enabled, strategy=strategy, user=user),
         ok=f"Kill switch {'on' if enabled else 'off'} for {scope}.",
     )
-    return redirect(request.POST.get("next") or reverse("overview"))
+    return redirect(_next(request, reverse("overview")))
 
 
 # --- strategies -----------------------------------------------------------------------------
@@ -294,7 +310,7 @@ def trade_close(request: HttpRequest, pk: int) -> HttpResponse:
     _require_trader(request)
     trade = get_object_or_404(Trade, pk=pk)
     _run_action(request, lambda *, user: actions.close_trade(trade, user=user), ok="Close requested.")
-    return redirect(request.POST.get("next") or reverse("trade-detail", args=[pk]))
+    return redirect(_next(request, reverse("trade-detail", args=[pk])))
 
 
 # --- orders, events -------------------------------------------------------------------------
@@ -328,7 +344,7 @@ def order_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     _require_trader(request)
     order = get_object_or_404(Order, pk=pk)
     _run_action(request, lambda *, user: actions.cancel_order(order, user=user), ok="Cancel requested.")
-    return redirect(request.POST.get("next") or reverse("orders"))
+    return redirect(_next(request, reverse("orders")))
 
 
 @login_required
@@ -404,7 +420,7 @@ def alert_rules(request: HttpRequest) -> HttpResponse:
     status = 200
     if request.method == "POST":
         if request.POST.get("delete"):
-            get_object_or_404(rules, pk=request.POST["delete"]).delete()
+            get_object_or_404(rules, pk=_int_or_404(request.POST["delete"])).delete()
             messages.success(request, "Alert rule deleted.")
             return redirect("alerts")
         form = AlertRuleForm(request.POST, instance=AlertRule(user=request.user))

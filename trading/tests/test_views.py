@@ -354,3 +354,17 @@ def test_strategy_saved_through_the_service_keeps_stocks(client, trader, world):
     strategy.refresh_from_db()
     assert strategy.name == "Renamed" and strategy.parameters == {"fast": 8, "slow": 21}
     assert sorted(strategy.stocks.values_list("symbol", flat=True)) == ["AAPL", "MSFT"]
+
+
+def test_bad_form_values_are_404_not_500_and_next_stays_on_site(client, trader, world):
+    client.force_login(trader)
+    assert client.post(reverse("kill-switch"), {"enabled": "1", "strategy": "abc"}).status_code == 404
+    assert client.post(reverse("alerts"), {"delete": "abc"}).status_code == 404
+    response = client.post(
+        reverse("order-cancel", args=[world["order"].pk]), {"next": "https://evil.example/steal"}
+    )
+    assert response["Location"] == reverse("orders")
+    response = client.post(reverse("trade-close", args=[world["open"].pk]), {"next": "/trades/"})
+    assert response["Location"] == "/trades/"
+    assert client.get(reverse("trades"), {"page": "abc"}).status_code == 200
+    assert client.get(reverse("events"), {"page": "999"}).status_code == 200
