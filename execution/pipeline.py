@@ -21,6 +21,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from django.db.models import Q
+
 from execution import risk, services
 from execution.brokers.base import AccountSnapshot, Broker
 from execution.models import (
@@ -78,17 +80,22 @@ class Book:
                 "trade_id", flat=True
             )
         )
-        for trade in Trade.objects.filter(status=TradeStatus.OPEN).select_related("stock"):
-            price = last_prices.get(trade.stock.symbol, trade.entry_price)
-            remaining = trade.quantity
-            if trade.pk in exiting:
-                free += remaining * price if trade.direction == TradeDirection.LONG else -remaining * price
-            elif trade.direction == TradeDirection.SHORT:
-                free -= remaining * price
-        for order in Order.objects.filter(
+        short = TradeDirection.SHORT
+        rows = (
+            Trade.objects.filter(status=TradeStatus.OPEN)
+            .filter(Q(pk__in=exiting) | Q(direction=short))
+            .values_list("pk", "direction", "quantity", "entry_price", "stock__symbol")
+        )
+        for pk, direction, quantity, entry_price, symbol in rows:
+            price = last_prices.get(symbol, entry_price)
+            if pk in exiting and direction != short:
+                free += quantity * price
+            else:
+                free -= quantity * price
+        for quantity, context in Order.objects.filter(
             purpose=OrderPurpose.ENTRY, status__in=OPEN_ORDER_STATUSES, trade__isnull=True
-        ):
-            free -= order.quantity * Decimal(str(order.context.get("price", 0)))
+        ).values_list("quantity", "context"):
+            free -= quantity * Decimal(str((context or {}).get("price", 0)))
         return cls(equity=account.net_liquidation, free_cash=free, last_prices=last_prices)
 
 

@@ -261,19 +261,26 @@ def protections_after_exit(trade: Trade) -> list[Protection]:
     return [p for p in created if p]
 
 
-def drawdown_protection(strategy: Strategy, now_bar: datetime) -> Protection | None:
-    """The max-drawdown rule over the equity snapshots of the last ``window`` bars."""
+def drawdown_protection(
+    strategy: Strategy, now_bar: datetime, current_equity: Decimal | None = None
+) -> Protection | None:
+    """The max-drawdown rule over the equity snapshots of the last ``window`` bars (the
+    newest being ``current_equity`` at ``now_bar`` when given)."""
     settings_ = _backtest_settings(strategy)
     if settings_.max_drawdown <= 0 or settings_.max_drawdown_window <= 0:
         return None
     tf = strategy.timeframe
     now_index = bar_index(now_bar, tf)
     since = bar_time(max(now_index - settings_.max_drawdown_window + 1, 0), tf)
-    values = list(
-        EquitySnapshot.objects.filter(timestamp__gte=since, timestamp__lte=now_bar)
-        .order_by("timestamp")
-        .values_list("equity", flat=True)
+    upto = EquitySnapshot.objects.filter(timestamp__gte=since)
+    upto = (
+        upto.filter(timestamp__lt=now_bar)
+        if current_equity is not None
+        else upto.filter(timestamp__lte=now_bar)
     )
+    values = list(upto.order_by("timestamp").values_list("equity", flat=True))
+    if current_equity is not None:
+        values.append(current_equity)
     if not values:
         return None
     equity = np.array([float(v) for v in values])

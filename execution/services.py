@@ -181,9 +181,12 @@ def _record_ack(order: Order, ack: SubmitAck, at: datetime | None) -> Order:
         locked = _locked(order)
         locked.broker_order_id = ack.broker_order_id or locked.broker_order_id
         locked.broker_session_order_id = ack.session_order_id
-        locked.save(update_fields=["broker_order_id", "broker_session_order_id", "updated_at"])
+        fields = ["broker_order_id", "broker_session_order_id", "updated_at"]
         if locked.status in (S.PENDING_SUBMIT, S.UNKNOWN):
-            transition(locked, S.SUBMITTED, at=at)
+            # one write: the ids and the status step (journaled by the state machine)
+            transition(locked, S.SUBMITTED, at=at, save=False)
+            fields += ["status", "submitted_at"]
+        locked.save(update_fields=fields)
     return locked
 
 
@@ -269,9 +272,31 @@ def cancel_order(order: Order, broker: Broker, reason: str = "") -> bool:
 # --- broker events into the state machine ---------------------------------------------------
 
 
+def _is_stale(current: str, reported: str) -> bool:
+    """A report that says nothing new: the state itself, "submitted" after fills, or a
+    fill state the fill rows already moved the order to (or past)."""
+    if current == reported and reported != S.PARTIALLY_FILLED:
+        return True
+    if reported == S.SUBMITTED and current in (S.PARTIALLY_FILLED, S.FILLED):
+        return True
+    if reported == S.PARTIALLY_FILLED and current in (S.PARTIALLY_FILLED, S.FILLED):
+        return True
+    return False
+
+
 def apply_order_update(update: OrderUpdate) -> Order | None:
     """A broker status report, through the state machine. Stale reports (``submitted``
     after fills) are ignored; illegal ones are journaled and change nothing."""
+    # Brokers repeat themselves (an acknowledged order reported "submitted", a filled one
+    # "filled" after its fill): settle those with one read, without a lock.
+    current = (
+        Order.objects.filter(client_order_id=update.client_order_id)
+        .values_list("status", "broker_order_id")
+        .first()
+    )
+    if current is not None and (current[1] or not update.broker_order_id):
+        if _is_stale(current[0], update.status):
+            return None
     with transaction.atomic():
         order = (
             Order.objects.select_for_update(of=("self",))
@@ -293,11 +318,7 @@ def apply_order_update(update: OrderUpdate) -> Order | None:
             order.broker_order_id = update.broker_order_id
             order.save(update_fields=["broker_order_id", "updated_at"])
         status = update.status
-        if status == S.SUBMITTED and order.status in (S.PARTIALLY_FILLED, S.FILLED):
-            return order  # an older report overtaken by fills
-        if status == S.PARTIALLY_FILLED and order.status == S.PARTIALLY_FILLED:
-            return order  # the fill rows move it on, with their quantities
-        if status in (S.PARTIALLY_FILLED, S.FILLED) and order.status == S.FILLED:
+        if _is_stale(order.status, status):
             return order
         try:
             transition(order, status, reason=update.message, at=update.timestamp)

@@ -139,6 +139,7 @@ class Engine:
         self._last_commands = 0.0
         self._index: pd.DataFrame | None = None
         self.bars_processed = 0
+        self.orders_submitted_at = 0.0
         self.started = timezone.now()
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -442,14 +443,34 @@ class Engine:
         return applied
 
     # --- one bar time ---------------------------------------------------------------------
-    def step(self, timeframe: str, ts: datetime) -> list[Order]:
-        """Everything that happens at the close of the bars opening at ``ts``."""
+    def on_new_bar(self, symbol: str, timeframe: str) -> list[Order]:
+        """A live feed's notification that ``symbol`` has new closed bars stored: load
+        them and process each (the path the benchmark times)."""
+        key = (timeframe, symbol)
+        frame = self.history[key]
+        last = frame.index[-1] if len(frame) else None
+        new = bars_frame(
+            self.stocks[symbol], timeframe, start=last.to_pydatetime() if last is not None else None
+        )
+        if last is not None:
+            new = new[new.index > last]
+        if not len(new):
+            return []
+        self.history[key] = pd.concat([frame, new])
+        orders: list[Order] = []
+        for ts in new.index:
+            orders += self.step(timeframe, ts.to_pydatetime(), only={symbol})
+        return orders
+
+    def step(self, timeframe: str, ts: datetime, only: set[str] | None = None) -> list[Order]:
+        """Everything that happens at the close of the bars opening at ``ts`` (of the
+        symbols in ``only``, when bars of one time arrive symbol by symbol)."""
         self.clock = ts + offset(timeframe)
         stamp = pd.Timestamp(ts)
         bars: dict[str, dict] = {}
         positions: dict[str, int] = {}
         for (tf, symbol), frame in self.history.items():
-            if tf != timeframe:
+            if tf != timeframe or (only is not None and symbol not in only):
                 continue
             pos = frame.index.searchsorted(stamp)
             if pos < len(frame) and frame.index[pos] == stamp:
@@ -473,7 +494,7 @@ class Engine:
             for s in symbols:
                 self.broker.on_bar(s, bars[s])
         self.handle_events()
-        # 2. excursions, equity
+        # 2. excursions; the account at the close
         self.update_excursions(bars)
         account = None
         if self.trading_allowed:
@@ -483,18 +504,29 @@ class Engine:
                 record_event(
                     "engine.account_failed", f"account query failed: {exc}", severity=Severity.WARNING
                 )
-        if account is not None:
-            record_equity_snapshot(ts, account)
         # 3. indicators once per symbol, then each strategy's signal on the newest row
         signals = self.evaluate(timeframe, symbols, positions, ts)
-        # 4. orders
+        # 4. orders: every strategy's exits, then the entries, sized on one book of this
+        # close so that entries see the cash the exits free (the backtester's order)
         orders: list[Order] = []
         if self.trading_allowed and account is not None:
             last_prices = {s: _dec(bars[s]["close"]) for s in symbols}
-            for runner in self.by_timeframe[timeframe]:
-                orders += self.trade(runner, signals.get(runner.model.pk, []), account, last_prices, ts)
-            self.handle_events()
-        # 5. the cursor
+            runners = self.by_timeframe[timeframe]
+            for runner in runners:
+                orders += self.trade(runner, signals.get(runner.model.pk, []), "exit", ts)
+            book = None
+            for runner in runners:
+                if (runner.model.risk_settings or {}).get("max_drawdown"):
+                    risk.drawdown_protection(runner.model, ts, account.net_liquidation)
+                entries = signals.get(runner.model.pk, [])
+                if any(kind.startswith("entry") for _, kind, _, _ in entries):
+                    book = book or pipeline.Book.from_broker(account, last_prices)
+                orders += self.trade(runner, entries, "entry", ts, book)
+        self.orders_submitted_at = time.perf_counter()
+        # 5. after the orders are out: their events, the equity at this close, the cursor
+        self.handle_events()
+        if account is not None:
+            record_equity_snapshot(ts, account)
         self.cursor[timeframe] = ts
         ExecutionState.objects.update_or_create(
             key=self._cursor_key(timeframe), defaults={"value": {"ts": ts.isoformat()}}
@@ -531,13 +563,17 @@ class Engine:
             runners = [r for r in self.by_timeframe[timeframe] if symbol in r.symbols]
             if not runners:
                 continue
-            specs = [CONTEXT_ATR] + [spec for r in runners for spec in r.specs]
-            specs += [r.atr_spec for r in runners if r.atr_spec is not None]
+            # ATRs (stop levels, market context) are computed only for an entry, in trade()
+            specs = [spec for r in runners for spec in r.specs]
             frame = self.indicator_frame(timeframe, symbol, positions[symbol], specs)
             tail = frame.iloc[-SIGNAL_TAIL:]
+            rows: dict[tuple, pd.Series] = {}  # strategies with the same class and parameters
             for runner in runners:
+                key = (runner.impl.key, tuple(sorted(runner.impl.p.items())), runner.impl.allow_short)
                 try:
-                    row = runner.impl.signals(tail).to_frame().iloc[-1]
+                    if key not in rows:
+                        rows[key] = runner.impl.signals(tail).to_frame().iloc[-1]
+                    row = rows[key]
                 except Exception as exc:
                     record_event(
                         "engine.signal_failed",
@@ -605,23 +641,26 @@ class Engine:
             )
         return signal_row, snapshot, close
 
-    def trade(self, runner: Runner, signals: list, account, last_prices, ts: datetime) -> list[Order]:
-        """Exits first, then entries in symbol order (the backtester's order)."""
+    def trade(
+        self, runner: Runner, signals: list, phase: str, ts: datetime, book: pipeline.Book | None = None
+    ) -> list[Order]:
+        """The ``phase`` ("exit" or "entry") signals of one strategy, in symbol order."""
         strategy = runner.model
         orders: list[Order] = []
-        if (strategy.risk_settings or {}).get("max_drawdown"):
-            risk.drawdown_protection(strategy, ts)
-        if not signals:
+        chosen = sorted((s for s in signals if s[1].startswith(phase)), key=lambda s: s[0])
+        if not chosen:
             return orders
-        strategy.refresh_from_db(fields=["kill_switch", "active"])
-        ordered = sorted(signals, key=lambda s: (0 if s[1].startswith("exit") else 1, s[0]))
-        book = None
-        for symbol, kind, reason, frame in ordered:
+        if phase == "entry":
+            strategy.refresh_from_db(fields=["kill_switch", "active"])
+        for symbol, kind, reason, frame in chosen:
             signal_row, snapshot, close = self.store_signal(runner, symbol, kind, reason, frame, ts)
-            atr_column = runner.atr_spec.columns[0] if runner.atr_spec else None
-            atr = float(frame[atr_column].iat[-1]) if atr_column else None
-            atr = None if atr is not None and np.isnan(atr) else atr
-            context_atr = float(frame[CONTEXT_ATR.columns[0]].iat[-1])
+            atr = None
+            if phase == "entry":
+                extra = [CONTEXT_ATR] + ([runner.atr_spec] if runner.atr_spec else [])
+                frame = compute(frame, extra)
+                if runner.atr_spec:
+                    atr = float(frame[runner.atr_spec.columns[0]].iat[-1])
+                    atr = None if np.isnan(atr) else atr
             ctx = pipeline.SignalContext(
                 strategy=strategy,
                 stock=self.stocks[symbol],
@@ -634,17 +673,17 @@ class Engine:
                 atr=atr,
                 signal=signal_row,
             )
-            if kind.startswith("entry"):
+            if phase == "entry":
+                context_atr = float(frame[CONTEXT_ATR.columns[0]].iat[-1])
+                known = not np.isnan(context_atr)
                 ctx.market_context = {
                     "timeframe": strategy.timeframe,
                     "signal_bar": ts.isoformat(),
                     "close": float(close),
-                    "atr": None if np.isnan(context_atr) else round(context_atr, 4),
-                    "atr_pct": None if np.isnan(context_atr) else round(100 * context_atr / float(close), 3),
+                    "atr": round(context_atr, 4) if known else None,
+                    "atr_pct": round(100 * context_atr / float(close), 3) if known else None,
                     "index": self.index_trend(ts),
                 }
-                if book is None:
-                    book = pipeline.Book.from_broker(account, last_prices)
             try:
                 order = pipeline.execute(ctx, self.broker, book)
             except Exception as exc:
