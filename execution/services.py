@@ -279,9 +279,7 @@ def _is_stale(current: str, reported: str) -> bool:
         return True
     if reported == S.SUBMITTED and current in (S.PARTIALLY_FILLED, S.FILLED):
         return True
-    if reported == S.PARTIALLY_FILLED and current in (S.PARTIALLY_FILLED, S.FILLED):
-        return True
-    return False
+    return reported == S.PARTIALLY_FILLED and current in (S.PARTIALLY_FILLED, S.FILLED)
 
 
 def apply_order_update(update: OrderUpdate) -> Order | None:
