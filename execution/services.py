@@ -292,9 +292,9 @@ def apply_order_update(update: OrderUpdate) -> Order | None:
         .values_list("status", "broker_order_id")
         .first()
     )
-    if current is not None and (current[1] or not update.broker_order_id):
-        if _is_stale(current[0], update.status):
-            return None
+    known = current is not None and (current[1] or not update.broker_order_id)
+    if known and _is_stale(current[0], update.status):
+        return None
     with transaction.atomic():
         order = (
             Order.objects.select_for_update(of=("self",))
