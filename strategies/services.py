@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from marketdata.indicators import IndicatorSpec
 from marketdata.models import Bar, Stock
 from marketdata.selectors import bars_frame, get_stock
 from strategies.backtest import BacktestError, BacktestResult, BacktestSettings, SettingsError, run_backtest
@@ -252,6 +253,15 @@ def load_bars(
     return out
 
 
+def warmup_bars(instance: StrategyClass, settings: BacktestSettings) -> int:
+    """Bars to load before the first traded bar: the strategy's warm-up, and the ATR's when
+    stops or targets use it (ATR depends on where it starts, like EMA)."""
+    warmup = instance.warmup
+    if settings.needs_atr:
+        warmup = max(warmup, IndicatorSpec.of("atr", length=settings.atr_length).warmup + 1)
+    return warmup
+
+
 def _errors(exc: Exception, prefix: str = "") -> dict[str, list[str]]:
     errors = getattr(exc, "errors", None) or {"detail": str(exc)}
     return {f"{prefix}{k}": [str(v)] for k, v in errors.items()}
@@ -364,7 +374,7 @@ def run_from_inputs(
     instance, settings_obj = validate_backtest_request(
         strategy_class, parameters, symbols, timeframe, start, end, settings
     )
-    bars = load_bars(symbols, timeframe, start, end, instance.warmup)
+    bars = load_bars(symbols, timeframe, start, end, warmup_bars(instance, settings_obj))
     return run_backtest(instance, bars, settings_obj, timeframe=timeframe, start=start)
 
 
@@ -451,7 +461,7 @@ def run_and_store_sweep(
     instance, settings_obj = validate_backtest_request(
         strategy_class, {**base, **points[0]}, symbols, timeframe, start, end, settings
     )
-    warmup = instance.warmup
+    warmup = warmup_bars(instance, settings_obj)
     for point in points:
         try:
             warmup = max(warmup, cls({**base, **point}).warmup)

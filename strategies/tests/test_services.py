@@ -199,3 +199,12 @@ def test_unexpected_error_marks_the_run_failed(stored_bars, monkeypatch):
     services.execute_backtest_run(run)
     run.refresh_from_db()
     assert run.status == "failed" and "RuntimeError: disk on fire" in run.error
+
+
+def test_warmup_covers_the_atr_of_atr_stops(stored_bars):
+    from strategies.library.sma_crossover import SmaCrossover
+
+    plain = BacktestSettings()
+    atr = BacktestSettings(stop_type="atr", stop_value=2.0, atr_length=14)
+    assert services.warmup_bars(SmaCrossover(), plain) == 31
+    assert services.warmup_bars(SmaCrossover(), atr) == 141
