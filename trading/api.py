@@ -55,6 +55,7 @@ class StrategyStateSerializer(serializers.Serializer):
     open_trades = serializers.IntegerField()
     last_signal = serializers.DateTimeField(allow_null=True)
     state = serializers.ChoiceField(choices=["active", "inactive", "killed"])
+    locked_until = serializers.DateTimeField(allow_null=True, help_text="a protection blocks entries until")
 
 
 class SignalBriefSerializer(serializers.Serializer):
@@ -80,7 +81,16 @@ class EventBriefSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+class EngineSerializer(serializers.Serializer):
+    running = serializers.BooleanField()
+    state = serializers.CharField(required=False)
+    broker = serializers.CharField(required=False)
+    last_beat = serializers.DateTimeField(required=False)
+    seconds_since_beat = serializers.FloatField(required=False)
+
+
 class OverviewSerializer(serializers.Serializer):
+    engine = EngineSerializer()
     account = AccountSerializer()
     positions = PositionSerializer(many=True)
     strategies = StrategyStateSerializer(many=True)

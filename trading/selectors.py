@@ -224,6 +224,14 @@ def realized_equity_curve(limit: int = 2000) -> list[dict[str, Any]]:
 
 def strategies_with_state() -> list[dict[str, Any]]:
     """Every strategy with its open trade count and last signal time (for the overview)."""
+    from execution.models import Protection
+
+    now = timezone.now()
+    locks: dict[int | None, datetime] = {}
+    for strategy_id, expires in Protection.objects.filter(expires_at__gt=now).values_list(
+        "strategy_id", "expires_at"
+    ):
+        locks[strategy_id] = max(expires, locks.get(strategy_id, expires))
     rows = Strategy.objects.annotate(
         open_trades=Count("trades", filter=Q(trades__status=TradeStatus.OPEN), distinct=True),
         last_signal=Max("signals__timestamp"),
@@ -239,6 +247,9 @@ def strategies_with_state() -> list[dict[str, Any]]:
             "open_trades": s.open_trades,
             "last_signal": s.last_signal.isoformat() if s.last_signal else None,
             "state": strategy_state(s),
+            "locked_until": (locks.get(s.pk) or locks.get(None)).isoformat()
+            if (locks.get(s.pk) or locks.get(None))
+            else None,
         }
         for s in rows
     ]
@@ -313,10 +324,18 @@ def event_types() -> list[str]:
     return list(StrategyEvent.objects.order_by().values_list("event_type", flat=True).distinct()[:200])
 
 
+def engine() -> dict[str, Any]:
+    """The engine's heartbeat as /health reports it (running, state, seconds since beat)."""
+    from trading.health import engine_status
+
+    return engine_status()
+
+
 def overview() -> dict[str, Any]:
     """Everything the overview page shows, as JSON-ready data."""
     positions = open_positions()
     return {
+        "engine": engine(),
         "account": account_summary(positions).as_dict(),
         "positions": [p.as_dict() for p in positions],
         "strategies": strategies_with_state(),

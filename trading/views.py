@@ -96,6 +96,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         "trading/overview.html",
         {
             "account": selectors.account_summary(positions),
+            "engine": selectors.engine(),
             "positions": positions,
             "position_symbols": sorted({p.symbol for p in positions}),
             "strategies": selectors.strategies_with_state(),

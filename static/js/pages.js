@@ -58,6 +58,12 @@
 
   function renderOverview(data) {
     const a = data.account;
+    const engineEl = document.getElementById("engine-state");
+    if (engineEl && data.engine) {
+      engineEl.className = "badge " + (data.engine.running ? "active" : "warning");
+      engineEl.textContent = "engine " + (data.engine.running ? "running" : (data.engine.state || "not running")) +
+        (data.engine.broker ? " · " + data.engine.broker : "");
+    }
     const set = (id, html, cls) => {
       const el = document.getElementById(id);
       if (el) { el.innerHTML = html; if (cls !== undefined) el.className = "stat " + cls; }

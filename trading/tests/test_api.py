@@ -37,7 +37,8 @@ def test_anonymous_is_refused(api, world):
 def test_overview_positions_equity(api, viewer, world):
     api.force_authenticate(viewer)
     data = api.get("/api/overview/").json()
-    assert set(data) == {"account", "positions", "strategies", "kill_switch", "signals", "events"}
+    assert set(data) == {"engine", "account", "positions", "strategies", "kill_switch", "signals", "events"}
+    assert data["engine"]["running"] is False
     assert data["account"]["open_positions"] == 1
     # 10 shares bought at 142, last close 180 (the newest bar): unrealised 380
     assert float(data["positions"][0]["unrealized_pnl"]) == pytest.approx(380.0)

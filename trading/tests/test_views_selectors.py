@@ -207,3 +207,21 @@ def test_account_equity_matches_the_execution_selectors():
     assert summary.equity == reference.equity
     assert summary.unrealized_pnl == reference.unrealized_pnl
     assert summary.open_positions == reference.open_positions == 2
+
+
+def test_a_protection_shows_the_strategy_locked(client, viewer):
+    from execution.models import Protection
+
+    strategy = make_strategy()
+    now = datetime.now(UTC)
+    Protection.objects.create(
+        strategy=strategy,
+        kind="cooldown",
+        reason="3 bars",
+        created_at=now,
+        expires_at=now + timedelta(hours=1),
+    )
+    row = selectors.strategies_with_state()[0]
+    assert row["locked_until"] is not None
+    client.force_login(viewer)
+    assert b">locked<" in client.get("/").content
