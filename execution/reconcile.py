@@ -149,7 +149,7 @@ def reconcile(
     for symbol in sorted(set(theirs) | set(ours)):
         if theirs.get(symbol, ZERO) != ours.get(symbol, ZERO):
             broker_qty, trades_qty = theirs.get(symbol, ZERO), ours.get(symbol, ZERO)
-            text = f"{symbol}: broker holds {broker_qty:f}, open trades hold {trades_qty:f}"
+            text = f"{symbol}: broker holds {broker_qty.normalize():f}, open trades hold {trades_qty.normalize():f}"
             report.mismatches.append(text)
             record_event("reconcile.position_mismatch", text, severity=Severity.ERROR, symbol=symbol)
     record_event(

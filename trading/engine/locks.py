@@ -7,6 +7,7 @@ Advisory locks belong to the database session, so they vanish when the process d
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 from pathlib import Path
 
@@ -40,7 +41,11 @@ class StrategyLocks:
             return ok
         directory = Path(settings.ENGINE_LOCK_DIR)
         directory.mkdir(parents=True, exist_ok=True)
-        name = f"{settings.DATABASES['default']['NAME']}".replace(os.sep, "_")[-80:]
+        database = str(settings.DATABASES["default"]["NAME"])
+        if "memory" in database:
+            # an in-memory database lives in one process only: its engines share the pid
+            database += f"-{os.getpid()}"
+        name = hashlib.sha1(database.encode()).hexdigest()[:16]
         fd = os.open(directory / f"strategy-{strategy_id}-{name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
