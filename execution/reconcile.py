@@ -148,8 +148,9 @@ def reconcile(
     theirs, ours = broker_net_positions(broker), database_net_positions()
     for symbol in sorted(set(theirs) | set(ours)):
         if theirs.get(symbol, ZERO) != ours.get(symbol, ZERO):
-            broker_qty, trades_qty = theirs.get(symbol, ZERO), ours.get(symbol, ZERO)
-            text = f"{symbol}: broker holds {broker_qty.normalize():f}, open trades hold {trades_qty.normalize():f}"
+            broker_qty = theirs.get(symbol, ZERO).normalize()
+            trades_qty = ours.get(symbol, ZERO).normalize()
+            text = f"{symbol}: broker holds {broker_qty:f}, open trades hold {trades_qty:f}"
             report.mismatches.append(text)
             record_event("reconcile.position_mismatch", text, severity=Severity.ERROR, symbol=symbol)
     record_event(
