@@ -99,8 +99,10 @@
   function connect() {
     setStatus("connecting");
     const socket = new WebSocket(socketUrl());
+    let opened = false;
     state.socket = socket;
     socket.onopen = () => {
+      opened = true;
       const reconnect = state.connectedOnce;
       state.attempts = 0;
       setStatus("live");
@@ -122,6 +124,13 @@
       clearInterval(state.pingTimer);
       setStatus("offline");
       if (event.code === 4401) { location.reload(); return; } // signed out: go to the login page
+      if (!opened && state.attempts >= 2) {
+        // A refused handshake looks like a network error; if the session has ended the
+        // API says so, and a reload leads to the sign-in page.
+        fetch("/api/", { credentials: "same-origin" })
+          .then((r) => { if (r.status === 401 || r.status === 403) location.reload(); })
+          .catch(() => {});
+      }
       // Exponential backoff with jitter so a restarted server is not stampeded.
       const delay = Math.min(MAX_BACKOFF_MS, 500 * 2 ** state.attempts) * (0.5 + Math.random() / 2);
       state.attempts += 1;
