@@ -195,5 +195,10 @@ def test_overview_shows_a_new_event_without_reload(server):
 
             # The chart and vendored library are served locally.
             assert page.evaluate("typeof window.LightweightCharts") == "object"
+
+            # The interactive API docs render from the project's own copy of Swagger UI.
+            page.goto(base + "/api/docs/")
+            page.wait_for_selector(".swagger-ui .info .title", timeout=20000)
+            assert "Stocktrader API" in page.locator(".swagger-ui .info .title").inner_text()
         finally:
             browser.close()
