@@ -60,8 +60,11 @@ async def _next_of_type(communicator, kind, timeout=3):
             return message
 
 
-async def test_relay_delivers_journal_rows_written_by_another_process(trader, fast_relay):
+async def test_relay_delivers_journal_rows_written_by_another_process(trader, fast_relay, monkeypatch):
     from strategies.models import StrategyEvent
+
+    # What the in-memory layer (the embedded default) gets; with Redis it is not needed.
+    monkeypatch.setattr(fast_relay.LocalRelay, "relays_journal", staticmethod(lambda: True))
 
     communicator, _ = await _connect(trader)
     await communicator.send_json_to({"type": "subscribe", "groups": ["events", "orders"]})
