@@ -72,6 +72,7 @@ MIN_WINDOW = 500
 DEMO_REPLAY_BARS = 400  # a fresh sample replay starts this many bars before the newest bar
 INDEX_SYMBOL = "SPX"
 CONTEXT_ATR = IndicatorSpec.of("atr", length=14)
+STRATEGY_REFRESH = 5.0  # seconds between checks for strategies switched on or off
 COMMAND_INTERVAL = 0.5  # seconds: pages see their command picked up well within a second
 SIGNAL_TYPES = ("exit_long", "exit_short", "entry_long", "entry_short")
 
@@ -137,6 +138,8 @@ class Engine:
         self.heartbeat: EngineHeartbeat | None = None
         self._last_beat = 0.0
         self._last_commands = 0.0
+        self._last_refresh = time.monotonic()
+        self._loaded: dict[int, Any] = {}
         self._index: pd.DataFrame | None = None
         self.bars_processed = 0
         self.orders_submitted_at = 0.0
@@ -192,12 +195,19 @@ class Engine:
         self.load_history()
         self.connect_and_reconcile()
 
-    def load_strategies(self) -> None:
-        qs = Strategy.objects.filter(active=True).prefetch_related("stocks").order_by("id")
+    def _active_strategies(self):
+        qs = Strategy.objects.filter(active=True)
         if self.options.strategy_ids:
             qs = qs.filter(pk__in=self.options.strategy_ids)
+        return qs
+
+    def load_strategies(self, event: str = "engine.started") -> None:
+        qs = self._active_strategies().prefetch_related("stocks").order_by("id")
         from strategies.backtest.settings import BacktestSettings
 
+        self.runners = []
+        self.by_timeframe = defaultdict(list)
+        self._loaded = dict(self._active_strategies().values_list("pk", "updated_at"))
         for model in qs:
             if not self.locks.acquire(model.pk):
                 record_event(
@@ -227,10 +237,30 @@ class Engine:
             self.runners.append(runner)
             self.by_timeframe[model.timeframe].append(runner)
         record_event(
-            "engine.started",
+            event,
             f"engine {self.engine_id} runs {len(self.runners)} strategies with the {self.broker.name} broker",
             strategies=[r.model.pk for r in self.runners],
         )
+
+    def refresh_strategies(self) -> bool:
+        """Pick up strategies activated, deactivated or edited since they were loaded
+        (checked every STRATEGY_REFRESH seconds); True when the set changed. A strategy
+        added to a running timeframe starts at the current bar, never trading the past."""
+        wanted = dict(self._active_strategies().values_list("pk", "updated_at"))
+        if wanted == self._loaded:
+            return False
+        for pk in set(self._loaded) - set(wanted):
+            self.locks.release(pk)
+        self.load_strategies(event="engine.strategies_changed")
+        for timeframe, runners in self.by_timeframe.items():
+            for symbol in sorted({s for r in runners for s in r.symbols}):
+                if (timeframe, symbol) not in self.history:
+                    self.history[(timeframe, symbol)] = bars_frame(self.stocks[symbol], timeframe)
+            if timeframe not in self.cursor:
+                row = ExecutionState.objects.filter(key=self._cursor_key(timeframe)).first()
+                saved = parse_datetime(row.value["ts"]) if row and row.value.get("ts") else None
+                self.cursor[timeframe] = self._initial_cursor(timeframe, saved)
+        return True
 
     def _cursor_key(self, timeframe: str) -> str:
         return f"engine.cursor.{timeframe}"
@@ -393,9 +423,13 @@ class Engine:
             self.sleep(min(remaining, 0.2))
 
     def service(self) -> None:
-        """Broker events, then (at most every COMMAND_INTERVAL s) commands from pages."""
+        """Broker events, then (at most every COMMAND_INTERVAL s) commands from pages, and
+        (every STRATEGY_REFRESH s) strategies switched on or off."""
         self.handle_events()
         now = time.monotonic()
+        if now - self._last_refresh >= STRATEGY_REFRESH:
+            self._last_refresh = now
+            self.refresh_strategies()
         if (
             self.trading_allowed
             and self.broker.is_connected

@@ -262,3 +262,26 @@ def test_broker_factory(settings):
     assert get_broker("paper").name == "paper"
     with pytest.raises(ValueError, match="unknown broker"):
         get_broker("nope")
+
+
+def test_strategies_switched_on_and_off_are_picked_up(setup_strategy):
+    strategy, stock = setup_strategy
+    engine = Engine(EngineOptions(speed=None), broker=PaperBroker())
+    engine.setup()
+    assert [r.model.pk for r in engine.runners] == [strategy.pk] and engine.refresh_strategies() is False
+    other = Stock.objects.create(symbol="OTHER")
+    ingest_bars(other, "1day", make_bars(40))
+    added = Strategy.objects.create(
+        name="added",
+        strategy_class="ema_crossover",
+        parameters={"fast": 2, "slow": 5},
+        active=True,
+        timeframe="1h",
+    )
+    added.stocks.add(other)
+    Strategy.objects.filter(pk=strategy.pk).update(active=False)
+    assert engine.refresh_strategies() is True
+    assert [r.model.pk for r in engine.runners] == [added.pk]
+    assert ("1h", "OTHER") in engine.history and "1h" in engine.cursor
+    assert StrategyEvent.objects.filter(event_type="engine.strategies_changed").exists()
+    engine.shutdown()
