@@ -430,6 +430,7 @@ class Engine:
         if now - self._last_refresh >= STRATEGY_REFRESH:
             self._last_refresh = now
             self.refresh_strategies()
+            self.resolve_unknown_orders()
         if (
             self.trading_allowed
             and self.broker.is_connected
@@ -440,6 +441,24 @@ class Engine:
                 engine_commands.process_commands(self.broker, at=self.clock)
                 self.handle_events()
         self.beat()
+
+    def resolve_unknown_orders(self) -> int:
+        """Ask the broker about orders whose submit outcome was lost (a targeted query;
+        never a guess). Returns how many were looked up."""
+        if not (self.trading_allowed and self.broker.is_connected):
+            return 0
+        unknown = list(Order.objects.filter(status="unknown").select_related("stock", "strategy"))
+        for order in unknown:
+            try:
+                services.resolve_unknown(order, self.broker)
+            except BrokerError as exc:
+                record_event(
+                    "order.resolve_failed",
+                    f"{order.client_order_id} is still unknown: {exc}",
+                    strategy=order.strategy,
+                    severity=Severity.WARNING,
+                )
+        return len(unknown)
 
     # --- broker events --------------------------------------------------------------------
     def handle_events(self, timeout: float = 0.0) -> int:

@@ -285,3 +285,24 @@ def test_strategies_switched_on_and_off_are_picked_up(setup_strategy):
     assert ("1h", "OTHER") in engine.history and "1h" in engine.cursor
     assert StrategyEvent.objects.filter(event_type="engine.strategies_changed").exists()
     engine.shutdown()
+
+
+def test_unknown_orders_are_resolved_by_a_targeted_query(setup_strategy):
+    strategy, stock = setup_strategy
+    engine = Engine(EngineOptions(speed=None), broker=PaperBroker())
+    engine.setup()
+    order = services.create_order(
+        OrderIntent(stock=stock, side="buy", quantity=Decimal("1"), strategy=strategy, client_order_id="u1")
+    )[0]
+    engine.broker.submit(services.order_request(order))  # it did reach the broker
+    with mock.patch.object(engine.broker, "submit", side_effect=SubmitOutcomeUnknown("timeout")):
+        services.submit_order(order, engine.broker)
+    assert Order.objects.get(pk=order.pk).status == "unknown"
+    engine._last_refresh = 0
+    engine.service()
+    assert Order.objects.get(pk=order.pk).status == "submitted"
+    with mock.patch("execution.services.resolve_unknown", side_effect=SubmitOutcomeUnknown("still down")):
+        Order.objects.filter(pk=order.pk).update(status="unknown")
+        assert engine.resolve_unknown_orders() == 1
+    assert StrategyEvent.objects.filter(event_type="order.resolve_failed").exists()
+    engine.shutdown()
