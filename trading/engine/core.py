@@ -575,6 +575,20 @@ class Engine:
                 if any(kind.startswith("entry") for _, kind, _, _ in entries):
                     book = book or pipeline.Book.from_broker(account, last_prices)
                 orders += self.trade(runner, entries, "entry", ts, book)
+        elif signals:
+            # The broker is away: the signals are still recorded, and said not to be traded
+            # (a signal is not sent late when the broker comes back).
+            by_id = {r.model.pk: r for r in self.by_timeframe[timeframe]}
+            for pk, found in signals.items():
+                for symbol, kind, reason, frame in found:
+                    self.store_signal(by_id[pk], symbol, kind, reason, frame, ts)
+                    record_event(
+                        "engine.signal_not_traded",
+                        f"{by_id[pk].model.name} {symbol} {kind.replace('_', ' ')} not traded: "
+                        "broker unavailable",
+                        strategy=by_id[pk].model,
+                        severity=Severity.WARNING,
+                    )
         self.orders_submitted_at = time.perf_counter()
         # 5. after the orders are out: their events, the equity at this close, the cursor
         self.handle_events()

@@ -306,3 +306,19 @@ def test_unknown_orders_are_resolved_by_a_targeted_query(setup_strategy):
         assert engine.resolve_unknown_orders() == 1
     assert StrategyEvent.objects.filter(event_type="order.resolve_failed").exists()
     engine.shutdown()
+
+
+def test_signals_are_recorded_while_the_broker_is_away(setup_strategy):
+    from execution.brokers.base import BrokerUnavailable
+    from strategies.models import TradeSignal
+
+    engine = Engine(EngineOptions(speed=None, start=DAYS[20].to_pydatetime(), end=DAYS[-1].to_pydatetime()))
+    engine.broker = PaperBroker()
+    engine.setup()
+    with mock.patch.object(engine.broker, "account", side_effect=BrokerUnavailable("gateway restart")):
+        for ts, timeframe in engine.pending_times():
+            engine.step(timeframe, ts)
+    assert TradeSignal.objects.exists() and not Order.objects.exists()
+    assert StrategyEvent.objects.filter(event_type="engine.signal_not_traded").exists()
+    assert StrategyEvent.objects.filter(event_type="engine.account_failed").exists()
+    engine.shutdown()
