@@ -1,7 +1,26 @@
 """Project-wide pytest fixtures."""
 
+import os
+
 import pytest
 from django.db import connection
+
+
+def pytest_configure(config):
+    """Give each test process its own channel-layer prefix.
+
+    With Redis, groups such as "events" are global to the server: without this, xdist
+    workers (and child processes they start) would receive each other's broadcasts.
+    """
+    from channels.layers import channel_layers
+    from django.conf import settings
+
+    layer = settings.CHANNEL_LAYERS["default"]
+    if layer["BACKEND"].endswith("RedisChannelLayer"):
+        prefix = f"test{os.getpid()}"
+        layer["CONFIG"]["prefix"] = prefix
+        os.environ["CHANNEL_LAYER_PREFIX"] = prefix  # inherited by engine/daphne subprocesses
+        channel_layers.backends.clear()
 
 
 def pytest_report_header(config):

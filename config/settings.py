@@ -113,6 +113,8 @@ if REDIS_URL:
                 ],
                 # The default capacity (100) silently drops messages in a burst.
                 "capacity": env.int("CHANNEL_CAPACITY", default=2000),
+                # Separate deployments (or test workers) sharing one Redis use distinct prefixes.
+                "prefix": env.str("CHANNEL_LAYER_PREFIX", default="asgi"),
                 "expiry": 60,
                 "group_expiry": 86400,
             },
