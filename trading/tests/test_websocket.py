@@ -58,3 +58,23 @@ async def test_unknown_group_and_message_are_errors(trader):
     await communicator.send_json_to({"type": "dance"})
     assert "unknown message type" in (await communicator.receive_json_from())["error"]
     await communicator.disconnect()
+
+
+async def test_cross_process_layer_publishes_from_one_long_lived_loop(trader, settings):
+    """With Redis, every send goes through the same publisher loop (a warm connection pool)."""
+    from channels.layers import InMemoryChannelLayer, get_channel_layer
+
+    from trading import broadcast
+
+    if isinstance(get_channel_layer(), InMemoryChannelLayer):
+        pytest.skip("needs a cross-process channel layer (REDIS_URL)")
+    communicator, _ = await _connect(trader)
+    await communicator.send_json_to({"type": "subscribe", "groups": ["orders"]})
+    await communicator.receive_json_from()
+    for i in range(3):
+        await database_sync_to_async(send_now)("orders", "order.updated", {"i": i})
+    received = [(await communicator.receive_json_from())["payload"]["i"] for _ in range(3)]
+    assert received == [0, 1, 2]
+    loop = broadcast._publisher.loop()
+    assert loop.is_running() and loop is broadcast._publisher.loop()
+    await communicator.disconnect()
