@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from config.lifecycle import announce
 from trading.engine import Engine, EngineOptions
 
 
@@ -64,6 +65,7 @@ class Command(BaseCommand):
                 broker_name=options["broker"],
             )
         )
+        announce(f"engine {engine.engine_id}")
         self.stdout.write(f"engine {engine.engine_id} starting ({engine.broker.name} broker)")
         code = engine.run()
         self.stdout.write(f"engine stopped after {engine.bars_processed} bars")
