@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
 
-.PHONY: install run web engine test lint check bench clean
+.PHONY: install run test lint check bench reset-demo clean
 
 .venv/.synced: pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet --prefix $(CURDIR)/.cache/uv-bin uv
@@ -44,6 +44,11 @@ check: install
 
 bench: install
 	@for f in bench/bench_*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+## reset-demo: forget the embedded database so the next `make run` replays the sample again
+reset-demo:
+	rm -f db.sqlite3 db.sqlite3-wal db.sqlite3-shm
+	rm -rf .cache/locks
 
 clean:
 	rm -rf .venv .cache db.sqlite3 logs staticfiles
