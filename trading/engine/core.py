@@ -60,7 +60,7 @@ from strategies.base import Strategy as StrategyImpl
 from strategies.events import record_event
 from strategies.models import Severity, Strategy, TradeSignal
 from strategies.registry import get_strategy
-from trading.broadcast import publish
+from trading.broadcast import batched, publish
 from trading.engine.locks import StrategyLocks
 from trading.models import EngineHeartbeat
 
@@ -469,28 +469,30 @@ class Engine:
                 break
             touched: list[Order] = []
             reconnected = False
-            for event in events:
-                try:
-                    result = services.apply_event(event)
-                except Exception as exc:
-                    logger.exception("applying %r failed", event)
-                    record_event(
-                        "engine.event_failed",
-                        f"applying {type(event).__name__} failed: {exc}",
-                        severity=Severity.ERROR,
-                    )
-                    continue
-                applied += 1
-                if isinstance(result, Order):
-                    touched.append(result)
-                elif isinstance(result, Fill):
-                    touched.append(result.order)
-                elif isinstance(event, ConnectionEvent):
-                    if event.connected and self.state == "disconnected":
-                        reconnected = True
-                    elif not event.connected:
-                        self.beat("disconnected", error=event.message)
-            services.after_events(touched, self.broker, at=self.clock)
+            # one trip to the channel layer for what this batch of events publishes
+            with batched():
+                for event in events:
+                    try:
+                        result = services.apply_event(event)
+                    except Exception as exc:
+                        logger.exception("applying %r failed", event)
+                        record_event(
+                            "engine.event_failed",
+                            f"applying {type(event).__name__} failed: {exc}",
+                            severity=Severity.ERROR,
+                        )
+                        continue
+                    applied += 1
+                    if isinstance(result, Order):
+                        touched.append(result)
+                    elif isinstance(result, Fill):
+                        touched.append(result.order)
+                    elif isinstance(event, ConnectionEvent):
+                        if event.connected and self.state == "disconnected":
+                            reconnected = True
+                        elif not event.connected:
+                            self.beat("disconnected", error=event.message)
+                services.after_events(touched, self.broker, at=self.clock)
             if reconnected:
                 self.connect_and_reconcile()
         return applied
@@ -562,33 +564,35 @@ class Engine:
         # 4. orders: every strategy's exits, then the entries, sized on one book of this
         # close so that entries see the cash the exits free (the backtester's order)
         orders: list[Order] = []
-        if self.trading_allowed and account is not None:
-            last_prices = {s: _dec(bars[s]["close"]) for s in symbols}
-            runners = self.by_timeframe[timeframe]
-            for runner in runners:
-                orders += self.trade(runner, signals.get(runner.model.pk, []), "exit", ts)
-            book = None
-            for runner in runners:
-                if (runner.model.risk_settings or {}).get("max_drawdown"):
-                    risk.drawdown_protection(runner.model, ts, account.net_liquidation)
-                entries = signals.get(runner.model.pk, [])
-                if any(kind.startswith("entry") for _, kind, _, _ in entries):
-                    book = book or pipeline.Book.from_broker(account, last_prices)
-                orders += self.trade(runner, entries, "entry", ts, book)
-        elif signals:
-            # The broker is away: the signals are still recorded, and said not to be traded
-            # (a signal is not sent late when the broker comes back).
-            by_id = {r.model.pk: r for r in self.by_timeframe[timeframe]}
-            for pk, found in signals.items():
-                for symbol, kind, reason, frame in found:
-                    self.store_signal(by_id[pk], symbol, kind, reason, frame, ts)
-                    record_event(
-                        "engine.signal_not_traded",
-                        f"{by_id[pk].model.name} {symbol} {kind.replace('_', ' ')} not traded: "
-                        "broker unavailable",
-                        strategy=by_id[pk].model,
-                        severity=Severity.WARNING,
-                    )
+        # what the orders publish goes out in one trip, before the orders count as sent
+        with batched():
+            if self.trading_allowed and account is not None:
+                last_prices = {s: _dec(bars[s]["close"]) for s in symbols}
+                runners = self.by_timeframe[timeframe]
+                for runner in runners:
+                    orders += self.trade(runner, signals.get(runner.model.pk, []), "exit", ts)
+                book = None
+                for runner in runners:
+                    if (runner.model.risk_settings or {}).get("max_drawdown"):
+                        risk.drawdown_protection(runner.model, ts, account.net_liquidation)
+                    entries = signals.get(runner.model.pk, [])
+                    if any(kind.startswith("entry") for _, kind, _, _ in entries):
+                        book = book or pipeline.Book.from_broker(account, last_prices)
+                    orders += self.trade(runner, entries, "entry", ts, book)
+            elif signals:
+                # The broker is away: the signals are still recorded, and said not to be traded
+                # (a signal is not sent late when the broker comes back).
+                by_id = {r.model.pk: r for r in self.by_timeframe[timeframe]}
+                for pk, found in signals.items():
+                    for symbol, kind, reason, frame in found:
+                        self.store_signal(by_id[pk], symbol, kind, reason, frame, ts)
+                        record_event(
+                            "engine.signal_not_traded",
+                            f"{by_id[pk].model.name} {symbol} {kind.replace('_', ' ')} not traded: "
+                            "broker unavailable",
+                            strategy=by_id[pk].model,
+                            severity=Severity.WARNING,
+                        )
         self.orders_submitted_at = time.perf_counter()
         # 5. after the orders are out: their events, the equity at this close, the cursor
         self.handle_events()
