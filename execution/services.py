@@ -59,7 +59,7 @@ from execution.models import (
 )
 from execution.state import IllegalTransition, order_payload, transition
 from marketdata.models import Stock
-from strategies.events import record_event
+from strategies.events import journal_batch, record_event
 from strategies.models import Severity, Strategy, TradeSignal
 from trading.broadcast import publish
 
@@ -233,7 +233,11 @@ def submit_oco(orders: list[Order], broker: Broker, at: datetime | None = None) 
     except (BrokerError, BrokerUnavailable) as exc:
         return [_submit_failed(o, exc, at) for o in orders]
     by_id = {a.client_order_id: a for a in acks}
-    return [_record_ack(o, by_id[o.client_order_id], at) if o.client_order_id in by_id else o for o in orders]
+    # the acknowledgements of the group in one transaction (and one journal insert)
+    with transaction.atomic(), journal_batch():
+        return [
+            _record_ack(o, by_id[o.client_order_id], at) if o.client_order_id in by_id else o for o in orders
+        ]
 
 
 def cancel_order(order: Order, broker: Broker, reason: str = "") -> bool:
@@ -342,7 +346,8 @@ def apply_fill(report: FillReport) -> Fill | None:
     if Fill.objects.filter(execution_id=report.execution_id).exists():
         return None
     try:
-        with transaction.atomic():
+        # the fill's journal rows (order step, fill, trade) in one insert, in its transaction
+        with transaction.atomic(), journal_batch():
             order = (
                 Order.objects.select_for_update(of=("self",))
                 .select_related("stock", "strategy", "trade")
@@ -482,45 +487,50 @@ def protective_orders(trade: Trade, entry: Order) -> list[Order]:
     atr = entry.context.get("atr")
     stop, target = _levels(trade, strategy, atr)
     exit_side = OrderSide.SELL if trade.direction == TradeDirection.LONG else OrderSide.BUY
-    fields_changed = []
-    if stop is not None:
-        trade.stop_loss = _d(stop)
-        trade.risk_amount = (abs(trade.entry_price - trade.stop_loss) * trade.quantity).quantize(PRICE_STEP)
-        fields_changed += ["stop_loss", "risk_amount"]
-    if target is not None:
-        trade.take_profit = _d(target)
-        fields_changed.append("take_profit")
-    if fields_changed:
-        trade.save(update_fields=[*fields_changed, "updated_at"])
-    remaining = trade.quantity - trade_book.exited_quantity(trade)
-    orders = []
-    for purpose, kind, price in (
-        (OrderPurpose.STOP_LOSS, OrderType.STOP, trade.stop_loss),
-        (OrderPurpose.TAKE_PROFIT, OrderType.LIMIT, trade.take_profit),
-    ):
-        if price is None or remaining <= 0:
-            continue
-        order, _ = create_order(
-            OrderIntent(
-                stock=trade.stock,
-                side=exit_side,
-                quantity=remaining,
-                purpose=purpose,
-                strategy=strategy,
-                trade=trade,
-                parent=entry,
-                order_type=kind,
-                stop_price=price if kind == OrderType.STOP else None,
-                limit_price=price if kind == OrderType.LIMIT else None,
-                time_in_force=TimeInForce.GTC,
-                client_order_id=make_client_order_id(
-                    "SL" if kind == OrderType.STOP else "TP", entry.client_order_id
+    # the levels and both orders in one transaction (one journal insert), committed
+    # before submit_oco calls the broker
+    with transaction.atomic(), journal_batch():
+        fields_changed = []
+        if stop is not None:
+            trade.stop_loss = _d(stop)
+            trade.risk_amount = (abs(trade.entry_price - trade.stop_loss) * trade.quantity).quantize(
+                PRICE_STEP
+            )
+            fields_changed += ["stop_loss", "risk_amount"]
+        if target is not None:
+            trade.take_profit = _d(target)
+            fields_changed.append("take_profit")
+        if fields_changed:
+            trade.save(update_fields=[*fields_changed, "updated_at"])
+        remaining = trade.quantity - trade_book.exited_quantity(trade)
+        orders = []
+        for purpose, kind, price in (
+            (OrderPurpose.STOP_LOSS, OrderType.STOP, trade.stop_loss),
+            (OrderPurpose.TAKE_PROFIT, OrderType.LIMIT, trade.take_profit),
+        ):
+            if price is None or remaining <= 0:
+                continue
+            order, _ = create_order(
+                OrderIntent(
+                    stock=trade.stock,
+                    side=exit_side,
+                    quantity=remaining,
+                    purpose=purpose,
+                    strategy=strategy,
+                    trade=trade,
+                    parent=entry,
+                    order_type=kind,
+                    stop_price=price if kind == OrderType.STOP else None,
+                    limit_price=price if kind == OrderType.LIMIT else None,
+                    time_in_force=TimeInForce.GTC,
+                    client_order_id=make_client_order_id(
+                        "SL" if kind == OrderType.STOP else "TP", entry.client_order_id
+                    ),
                 ),
-            ),
-            broker_name=entry.broker,
-        )
-        orders.append(order)
-    return orders
+                broker_name=entry.broker,
+            )
+            orders.append(order)
+        return orders
 
 
 def open_orders_of(trade: Trade, purposes=None) -> list[Order]:
