@@ -642,3 +642,26 @@ class FakeIB:
 
 def minutes_ago(minutes: float) -> datetime:
     return datetime.now(UTC) - timedelta(minutes=minutes)
+
+
+def fake_with_aapl() -> FakeIB:
+    """A fake IB that knows AAPL on NASDAQ (conId 265598)."""
+    ib = FakeIB()
+    ib.add_contract("AAPL", "NASDAQ", 265598)
+    return ib
+
+
+def quick_broker(fake: FakeIB):
+    """An IBKRBroker on ``fake`` with short waits, immediate reconnects and no notices."""
+    from execution.brokers.ibkr import IBKRBroker
+
+    return IBKRBroker(
+        "127.0.0.1",
+        4002,
+        7,
+        ib=fake,
+        ack_timeout=0.3,
+        fill_wait=0.2,
+        reconnect_delays=(0,),
+        notice_sink=lambda *a: None,
+    )

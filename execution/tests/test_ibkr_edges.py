@@ -16,30 +16,19 @@ from execution.brokers.base import (
     SubmitOutcomeUnknown,
 )
 from execution.brokers.ibkr import IBKRBroker
-from execution.tests.fake_ib import FakeIB
+from execution.tests.fake_ib import FakeIB, fake_with_aapl, quick_broker
 
 D = Decimal
 
 
 @pytest.fixture
 def fake() -> FakeIB:
-    ib = FakeIB()
-    ib.add_contract("AAPL", "NASDAQ", 265598)
-    return ib
+    return fake_with_aapl()
 
 
 @pytest.fixture
 def broker(fake) -> IBKRBroker:
-    b = IBKRBroker(
-        "127.0.0.1",
-        4002,
-        7,
-        ib=fake,
-        ack_timeout=0.3,
-        fill_wait=0.2,
-        reconnect_delays=(0,),
-        notice_sink=lambda *a: None,
-    )
+    b = quick_broker(fake)
     b.connect()
     b.poll_events()
     return b

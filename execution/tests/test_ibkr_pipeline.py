@@ -19,7 +19,7 @@ from execution.costs import CostModel
 from execution.models import Fill, Order, Trade
 from execution.services import OrderIntent
 from execution.tests.conftest import bar
-from execution.tests.fake_ib import FakeIB
+from execution.tests.fake_ib import FakeIB, fake_with_aapl, quick_broker
 from strategies.models import StrategyEvent
 
 pytestmark = pytest.mark.django_db
@@ -37,23 +37,12 @@ def protected(strategy):
 
 @pytest.fixture
 def fake() -> FakeIB:
-    ib = FakeIB()
-    ib.add_contract("AAPL", "NASDAQ", 265598)
-    return ib
+    return fake_with_aapl()
 
 
 @pytest.fixture
 def ib(fake) -> IBKRBroker:
-    broker = IBKRBroker(
-        "127.0.0.1",
-        4002,
-        7,
-        ib=fake,
-        ack_timeout=0.3,
-        fill_wait=0.2,
-        reconnect_delays=(0,),
-        notice_sink=lambda *a: None,
-    )
+    broker = quick_broker(fake)
     broker.connect()
     return broker
 

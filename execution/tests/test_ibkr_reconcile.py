@@ -16,7 +16,7 @@ from execution import services
 from execution.brokers.ibkr import IBKRBroker
 from execution.models import Fill, Order, Trade
 from execution.services import OrderIntent
-from execution.tests.fake_ib import FakeIB
+from execution.tests.fake_ib import FakeIB, fake_with_aapl, quick_broker
 from marketdata.models import Bar, Stock
 from strategies.models import Strategy, StrategyEvent
 
@@ -53,22 +53,11 @@ def market(settings, tmp_path) -> Strategy:
 
 @pytest.fixture
 def fake() -> FakeIB:
-    ib = FakeIB()
-    ib.add_contract("AAPL", "NASDAQ", 265598)
-    return ib
+    return fake_with_aapl()
 
 
 def ibkr(fake: FakeIB) -> IBKRBroker:
-    return IBKRBroker(
-        "127.0.0.1",
-        4002,
-        7,
-        ib=fake,
-        ack_timeout=0.3,
-        fill_wait=0.2,
-        reconnect_delays=(0,),
-        notice_sink=lambda *a: None,
-    )
+    return quick_broker(fake)
 
 
 def engine_for(broker: IBKRBroker):
