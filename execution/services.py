@@ -26,7 +26,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import Exists
 from django.utils import timezone
 
 from execution import trades as trade_book
@@ -114,47 +114,79 @@ def _d(value: Any) -> Decimal | None:
 # --- creating and submitting ----------------------------------------------------------------
 
 
-def create_order(intent: OrderIntent, broker_name: str = "paper") -> tuple[Order, bool]:
-    """The Order row in ``pending_submit``, committed; (existing row, False) if the
-    client order id is already known."""
+def _order_row(intent: OrderIntent, broker_name: str) -> Order:
     cid = intent.client_order_id or make_client_order_id(
         "O", intent.strategy.pk if intent.strategy else "x", intent.stock.symbol, timezone.now().timestamp()
     )
-    existing = Order.objects.select_related("stock", "strategy").filter(client_order_id=cid).first()
-    if existing is not None:
-        return existing, False
+    return Order(
+        client_order_id=cid,
+        broker=broker_name,
+        strategy=intent.strategy,
+        stock=intent.stock,
+        signal=intent.signal,
+        trade=intent.trade,
+        parent=intent.parent,
+        purpose=intent.purpose,
+        side=intent.side,
+        order_type=intent.order_type,
+        time_in_force=intent.time_in_force,
+        quantity=intent.quantity,
+        limit_price=_d(intent.limit_price),
+        stop_price=_d(intent.stop_price),
+        status=S.PENDING_SUBMIT,
+        context=intent.context,
+    )
+
+
+def _announce_created(order: Order) -> None:
+    record_event(
+        "order.created",
+        f"{order.side} {order.quantity.normalize():f} {order.stock.symbol} {order.order_type} "
+        f"({order.purpose}) {order.client_order_id}",
+        strategy=order.strategy,
+        order_id=order.pk,
+        client_order_id=order.client_order_id,
+    )
+    publish("orders", "order.created", order_payload(order))
+
+
+def _known_order(cid: str) -> Order | None:
+    return Order.objects.select_related("stock", "strategy").filter(client_order_id=cid).first()
+
+
+def create_order(intent: OrderIntent, broker_name: str = "paper") -> tuple[Order, bool]:
+    """The Order row in ``pending_submit``, committed; (existing row, False) if the
+    client order id is already known (the unique constraint says so: no read first)."""
+    order = _order_row(intent, broker_name)
     try:
         with transaction.atomic():
-            order = Order.objects.create(
-                client_order_id=cid,
-                broker=broker_name,
-                strategy=intent.strategy,
-                stock=intent.stock,
-                signal=intent.signal,
-                trade=intent.trade,
-                parent=intent.parent,
-                purpose=intent.purpose,
-                side=intent.side,
-                order_type=intent.order_type,
-                time_in_force=intent.time_in_force,
-                quantity=intent.quantity,
-                limit_price=_d(intent.limit_price),
-                stop_price=_d(intent.stop_price),
-                status=S.PENDING_SUBMIT,
-                context=intent.context,
-            )
-            record_event(
-                "order.created",
-                f"{order.side} {order.quantity.normalize():f} {order.stock.symbol} {order.order_type} "
-                f"({order.purpose}) {order.client_order_id}",
-                strategy=order.strategy,
-                order_id=order.pk,
-                client_order_id=cid,
-            )
-            publish("orders", "order.created", order_payload(order))
-    except IntegrityError:  # created by someone else in between
-        return Order.objects.select_related("stock", "strategy").get(client_order_id=cid), False
+            order.save(force_insert=True)
+            _announce_created(order)
+    except IntegrityError:
+        existing = _known_order(order.client_order_id)
+        if existing is None:
+            raise
+        return existing, False
     return order, True
+
+
+def create_orders(intents: list[OrderIntent], broker_name: str = "paper") -> list[Order]:
+    """Several new orders at once (a protective pair): one read for the client order ids
+    already known, one insert for the others. Call it inside a transaction: a row created
+    by someone else in between raises IntegrityError for the whole of it."""
+    rows = [_order_row(intent, broker_name) for intent in intents]
+    known = {
+        o.client_order_id: o
+        for o in Order.objects.select_related("stock", "strategy").filter(
+            client_order_id__in=[r.client_order_id for r in rows]
+        )
+    }
+    new = [r for r in rows if r.client_order_id not in known]
+    with transaction.atomic(savepoint=False):
+        Order.objects.bulk_create(new)
+        for order in new:
+            _announce_created(order)
+    return [known.get(r.client_order_id, r) for r in rows]
 
 
 def order_request(order: Order) -> OrderRequest:
@@ -176,18 +208,45 @@ def _locked(order: Order) -> Order:
     return Order.objects.select_for_update(of=("self",)).select_related("stock", "strategy").get(pk=order.pk)
 
 
+ACK_FIELDS = ["broker_order_id", "broker_session_order_id", "status", "submitted_at", "updated_at"]
+
+
+def _acknowledge(locked: Order, ack: SubmitAck, at: datetime | None) -> None:
+    """The broker's ids and the step to ``submitted`` on a locked order, not saved."""
+    locked.broker_order_id = ack.broker_order_id or locked.broker_order_id
+    locked.broker_session_order_id = ack.session_order_id
+    if locked.status in (S.PENDING_SUBMIT, S.UNKNOWN):
+        transition(locked, S.SUBMITTED, at=at, save=False)  # journaled by the state machine
+
+
 def _record_ack(order: Order, ack: SubmitAck, at: datetime | None) -> Order:
     with transaction.atomic():
         locked = _locked(order)
-        locked.broker_order_id = ack.broker_order_id or locked.broker_order_id
-        locked.broker_session_order_id = ack.session_order_id
-        fields = ["broker_order_id", "broker_session_order_id", "updated_at"]
-        if locked.status in (S.PENDING_SUBMIT, S.UNKNOWN):
-            # one write: the ids and the status step (journaled by the state machine)
-            transition(locked, S.SUBMITTED, at=at, save=False)
-            fields += ["status", "submitted_at"]
-        locked.save(update_fields=fields)
+        _acknowledge(locked, ack, at)
+        locked.save(update_fields=ACK_FIELDS)  # one write: the ids and the status step
     return locked
+
+
+def _record_acks(orders: list[Order], acks: dict[str, SubmitAck], at: datetime | None) -> list[Order]:
+    """The acknowledgements of a group: one locked read and one update for all of it, and
+    one journal insert."""
+    with transaction.atomic(), journal_batch():
+        locked = {
+            o.pk: o
+            for o in Order.objects.select_for_update(of=("self",))
+            .select_related("stock", "strategy")
+            .filter(pk__in=[o.pk for o in orders])
+        }
+        now = timezone.now()
+        acked = []
+        for order in orders:
+            row = locked[order.pk]
+            if order.client_order_id in acks:
+                _acknowledge(row, acks[order.client_order_id], at)
+                row.updated_at = now  # bulk_update does not touch auto_now fields
+                acked.append(row)
+        Order.objects.bulk_update(acked, ACK_FIELDS)
+    return [locked[o.pk] for o in orders]
 
 
 def _submit_failed(order: Order, exc: Exception, at: datetime | None) -> Order:
@@ -232,12 +291,7 @@ def submit_oco(orders: list[Order], broker: Broker, at: datetime | None = None) 
         acks = broker.submit_oco([order_request(o) for o in orders])
     except (BrokerError, BrokerUnavailable) as exc:
         return [_submit_failed(o, exc, at) for o in orders]
-    by_id = {a.client_order_id: a for a in acks}
-    # the acknowledgements of the group in one transaction (and one journal insert)
-    with transaction.atomic(), journal_batch():
-        return [
-            _record_ack(o, by_id[o.client_order_id], at) if o.client_order_id in by_id else o for o in orders
-        ]
+    return _record_acks(orders, {a.client_order_id: a for a in acks}, at)
 
 
 def cancel_order(order: Order, broker: Broker, reason: str = "") -> bool:
@@ -286,18 +340,23 @@ def _is_stale(current: str, reported: str) -> bool:
     return reported == S.PARTIALLY_FILLED and current in (S.PARTIALLY_FILLED, S.FILLED)
 
 
-def apply_order_update(update: OrderUpdate) -> Order | None:
+def apply_order_update(update: OrderUpdate, known: dict[str, tuple[str, str]] | None = None) -> Order | None:
     """A broker status report, through the state machine. Stale reports (``submitted``
-    after fills) are ignored; illegal ones are journaled and change nothing."""
+    after fills) are ignored; illegal ones are journaled and change nothing.
+
+    ``known`` maps client order ids to (status, broker order id) as read for a whole poll
+    of events (:class:`EventApplier`); without it the order is read here."""
     # Brokers repeat themselves (an acknowledged order reported "submitted", a filled one
     # "filled" after its fill): settle those with one read, without a lock.
-    current = (
-        Order.objects.filter(client_order_id=update.client_order_id)
-        .values_list("status", "broker_order_id")
-        .first()
-    )
-    known = current is not None and (current[1] or not update.broker_order_id)
-    if known and _is_stale(current[0], update.status):
+    if known is not None and update.client_order_id in known:
+        current = known[update.client_order_id]
+    else:
+        current = (
+            Order.objects.filter(client_order_id=update.client_order_id)
+            .values_list("status", "broker_order_id")
+            .first()
+        )
+    if is_stale_report(current, update):
         return None
     with transaction.atomic():
         order = (
@@ -329,28 +388,44 @@ def apply_order_update(update: OrderUpdate) -> Order | None:
     return order
 
 
-def _refresh_fill_totals(order: Order) -> None:
-    totals = order.fills.aggregate(q=Sum("quantity"), c=Sum("commission"))
-    quantity = totals["q"] or ZERO
-    value = sum((f.quantity * f.price for f in order.fills.all()), ZERO)
+def is_stale_report(current: tuple[str, str] | None, update: OrderUpdate) -> bool:
+    """Whether a status report says nothing new about an order whose (status, broker order
+    id) is ``current``: a report that would also set a missing broker id is not stale."""
+    if current is None:
+        return False
+    status, broker_order_id = current
+    if update.broker_order_id and not broker_order_id:
+        return False
+    return _is_stale(status, update.status)
+
+
+FILL_TOTAL_FIELDS = ["filled_quantity", "avg_fill_price", "commission", "updated_at"]
+
+
+def _refresh_fill_totals(order: Order, save: bool = True) -> None:
+    """Filled quantity, average price and commission again from the order's fill rows."""
+    fills = list(order.fills.values_list("quantity", "price", "commission"))
+    quantity = sum((q for q, _, _ in fills), ZERO)
+    value = sum((q * p for q, p, _ in fills), ZERO)
     order.filled_quantity = min(quantity, order.quantity)
     order.avg_fill_price = (value / quantity).quantize(PRICE_STEP) if quantity else None
-    order.commission = totals["c"] or ZERO
-    order.save(update_fields=["filled_quantity", "avg_fill_price", "commission", "updated_at"])
+    order.commission = sum((c for _, _, c in fills), ZERO)
+    if save:
+        order.save(update_fields=FILL_TOTAL_FIELDS)
 
 
 def apply_fill(report: FillReport) -> Fill | None:
     """Record one execution, exactly once; moves the order and its trade on.
 
     Returns the new Fill, or None when it was already applied or its order is unknown."""
-    if Fill.objects.filter(execution_id=report.execution_id).exists():
-        return None
     try:
         # the fill's journal rows (order step, fill, trade) in one insert, in its transaction
         with transaction.atomic(), journal_batch():
+            # the order, locked, and whether this execution is already in (one read)
             order = (
                 Order.objects.select_for_update(of=("self",))
                 .select_related("stock", "strategy", "trade")
+                .annotate(fill_applied=Exists(Fill.objects.filter(execution_id=report.execution_id)))
                 .filter(client_order_id=report.client_order_id)
                 .first()
             )
@@ -364,6 +439,8 @@ def apply_fill(report: FillReport) -> Fill | None:
                     client_order_id=report.client_order_id,
                 )
                 return None
+            if order.fill_applied:
+                return None
             fill = Fill.objects.create(
                 order=order,
                 execution_id=report.execution_id,
@@ -372,11 +449,13 @@ def apply_fill(report: FillReport) -> Fill | None:
                 price=report.price,
                 commission=report.commission or ZERO,
             )
-            _refresh_fill_totals(order)
+            _refresh_fill_totals(order, save=False)
             complete = order.filled_quantity >= order.quantity
             # An illegal step is journaled; the money moved all the same, so the fill counts.
             with contextlib.suppress(IllegalTransition):
-                transition(order, S.FILLED if complete else S.PARTIALLY_FILLED, at=report.timestamp)
+                transition(
+                    order, S.FILLED if complete else S.PARTIALLY_FILLED, at=report.timestamp, save=False
+                )
             record_event(
                 "fill.applied",
                 f"{report.side} {report.quantity.normalize():f} {order.stock.symbol} @ {report.price} "
@@ -401,6 +480,8 @@ def apply_fill(report: FillReport) -> Fill | None:
                 },
             )
             trade_book.on_fill(order, fill)
+            # one write of the order: totals, status step, the trade an entry opened
+            order.save(update_fields=[*FILL_TOTAL_FIELDS, "status", "filled_at", "trade"])
     except IntegrityError:
         return None  # applied concurrently: the unique execution id did its job
     return fill
@@ -428,12 +509,12 @@ def apply_commission(update: CommissionUpdate) -> Fill | None:
     return fill
 
 
-def apply_event(event: BrokerEvent) -> Order | Fill | None:
+def apply_event(event: BrokerEvent, known: dict[str, tuple[str, str]] | None = None) -> Order | Fill | None:
     """Dispatch one broker event to the function that applies it."""
     if isinstance(event, FillReport):
         return apply_fill(event)
     if isinstance(event, OrderUpdate):
-        return apply_order_update(event)
+        return apply_order_update(event, known)
     if isinstance(event, CommissionUpdate):
         return apply_commission(event)
     if isinstance(event, ConnectionEvent):
@@ -444,6 +525,39 @@ def apply_event(event: BrokerEvent) -> Order | Fill | None:
             code=event.code,
         )
     return None
+
+
+class EventApplier:
+    """Applies one poll's broker events in order and collects the orders they touched
+    (for :func:`after_events`).
+
+    Brokers repeat themselves: most status reports say what the database already has (an
+    acknowledged order "submitted", a filled one "filled" after its fill). The orders the
+    reports are about are read once for the whole poll, and kept current with what each
+    applied event returns, so those repeats cost nothing."""
+
+    def __init__(self, events: list[BrokerEvent]):
+        reported = {e.client_order_id for e in events if isinstance(e, OrderUpdate)}
+        self.known: dict[str, tuple[str, str]] = {}
+        if reported:
+            rows = Order.objects.filter(client_order_id__in=reported).values_list(
+                "client_order_id", "status", "broker_order_id"
+            )
+            self.known = {cid: (status, broker_id) for cid, status, broker_id in rows}
+        self.touched: list[Order] = []
+
+    def apply(self, event: BrokerEvent) -> Order | Fill | None:
+        try:
+            result = apply_event(event, self.known)
+        except Exception:
+            # what it changed before failing is unknown here: read the order again next time
+            self.known.pop(getattr(event, "client_order_id", None), None)
+            raise
+        order = result.order if isinstance(result, Fill) else result
+        if isinstance(order, Order):
+            self.known[order.client_order_id] = (order.status, order.broker_order_id)
+            self.touched.append(order)
+        return result
 
 
 def resolve_unknown(order: Order, broker: Broker) -> Order:
@@ -484,8 +598,16 @@ def protective_orders(trade: Trade, entry: Order) -> list[Order]:
     strategy = trade.strategy
     if strategy is None or (strategy.stop_loss_type == "none" and strategy.take_profit_type == "none"):
         return []
-    atr = entry.context.get("atr")
-    stop, target = _levels(trade, strategy, atr)
+    stop, target = _levels(trade, strategy, entry.context.get("atr"))
+    try:
+        return _protective_pair(trade, entry, stop, target)
+    except IntegrityError:
+        # created by someone else in between (the transaction rolled back): take theirs
+        trade.refresh_from_db()
+        return _protective_pair(trade, entry, stop, target)
+
+
+def _protective_pair(trade: Trade, entry: Order, stop: float | None, target: float | None) -> list[Order]:
     exit_side = OrderSide.SELL if trade.direction == TradeDirection.LONG else OrderSide.BUY
     # the levels and both orders in one transaction (one journal insert), committed
     # before submit_oco calls the broker
@@ -503,34 +625,30 @@ def protective_orders(trade: Trade, entry: Order) -> list[Order]:
         if fields_changed:
             trade.save(update_fields=[*fields_changed, "updated_at"])
         remaining = trade.quantity - trade_book.exited_quantity(trade)
-        orders = []
-        for purpose, kind, price in (
-            (OrderPurpose.STOP_LOSS, OrderType.STOP, trade.stop_loss),
-            (OrderPurpose.TAKE_PROFIT, OrderType.LIMIT, trade.take_profit),
-        ):
-            if price is None or remaining <= 0:
-                continue
-            order, _ = create_order(
-                OrderIntent(
-                    stock=trade.stock,
-                    side=exit_side,
-                    quantity=remaining,
-                    purpose=purpose,
-                    strategy=strategy,
-                    trade=trade,
-                    parent=entry,
-                    order_type=kind,
-                    stop_price=price if kind == OrderType.STOP else None,
-                    limit_price=price if kind == OrderType.LIMIT else None,
-                    time_in_force=TimeInForce.GTC,
-                    client_order_id=make_client_order_id(
-                        "SL" if kind == OrderType.STOP else "TP", entry.client_order_id
-                    ),
-                ),
-                broker_name=entry.broker,
+        if remaining <= 0:
+            return []
+        intents = [
+            OrderIntent(
+                stock=trade.stock,
+                side=exit_side,
+                quantity=remaining,
+                purpose=purpose,
+                strategy=trade.strategy,
+                trade=trade,
+                parent=entry,
+                order_type=kind,
+                stop_price=price if kind == OrderType.STOP else None,
+                limit_price=price if kind == OrderType.LIMIT else None,
+                time_in_force=TimeInForce.GTC,
+                client_order_id=make_client_order_id(prefix, entry.client_order_id),
             )
-            orders.append(order)
-        return orders
+            for purpose, kind, prefix, price in (
+                (OrderPurpose.STOP_LOSS, OrderType.STOP, "SL", trade.stop_loss),
+                (OrderPurpose.TAKE_PROFIT, OrderType.LIMIT, "TP", trade.take_profit),
+            )
+            if price is not None
+        ]
+        return create_orders(intents, broker_name=entry.broker)
 
 
 def open_orders_of(trade: Trade, purposes=None) -> list[Order]:
@@ -542,29 +660,56 @@ def open_orders_of(trade: Trade, purposes=None) -> list[Order]:
 
 def after_events(touched_orders: list[Order], broker: Broker, at: datetime | None = None) -> None:
     """What fills imply for other orders: protect a filled entry; cancel the orders left
-    on a closed trade (the other side of an OCO pair, a pending exit)."""
-    seen: set[int] = set()
-    for order in touched_orders:
-        if order.pk in seen:
+    on a closed trade (the other side of an OCO pair, a pending exit).
+
+    The touched orders, their trades, the open orders of the closed ones and the
+    protection already placed are read once for the whole batch."""
+    ids = list(dict.fromkeys(o.pk for o in touched_orders))
+    if not ids:
+        return
+    orders = {
+        o.pk: o
+        for o in Order.objects.filter(pk__in=ids, trade__isnull=False).select_related(
+            "trade", "trade__stock", "trade__strategy"
+        )
+    }
+    closed = {o.trade_id for o in orders.values() if o.trade.status == TradeStatus.CLOSED}
+    left_open: dict[int, list[Order]] = {}
+    if closed:
+        for other in Order.objects.filter(trade_id__in=closed, status__in=OPEN_ORDER_STATUSES).select_related(
+            "stock", "strategy"
+        ):
+            left_open.setdefault(other.trade_id, []).append(other)
+    done = (S.FILLED, S.CANCELLED)
+    filled_entries = {
+        o.trade_id
+        for o in orders.values()
+        if o.trade_id not in closed and o.purpose == OrderPurpose.ENTRY and o.status in done
+    }
+    protected = (
+        set(
+            Order.objects.filter(
+                trade_id__in=filled_entries, purpose__in=(OrderPurpose.STOP_LOSS, OrderPurpose.TAKE_PROFIT)
+            ).values_list("trade_id", flat=True)
+        )
+        if filled_entries
+        else set()
+    )
+    for pk in ids:
+        order = orders.get(pk)
+        if order is None:
             continue
-        seen.add(order.pk)
-        order.refresh_from_db()
-        if order.trade_id is None:
-            continue
-        trade = Trade.objects.select_related("stock", "strategy").get(pk=order.trade_id)
-        if trade.status == TradeStatus.CLOSED:
-            for other in open_orders_of(trade):
+        trade = order.trade
+        if trade.pk in closed:
+            for other in left_open.pop(trade.pk, []):
                 cancel_order(other, broker, reason=f"trade {trade.pk} is closed")
             if order.purpose != OrderPurpose.ENTRY and order.status == S.FILLED:
                 from execution.risk import protections_after_exit
 
                 protections_after_exit(trade)
             continue
-        if order.purpose == OrderPurpose.ENTRY and order.status in (S.FILLED, S.CANCELLED):
-            if Order.objects.filter(
-                trade=trade, purpose__in=(OrderPurpose.STOP_LOSS, OrderPurpose.TAKE_PROFIT)
-            ).exists():
-                continue
+        if order.purpose == OrderPurpose.ENTRY and order.status in done and trade.pk not in protected:
+            protected.add(trade.pk)
             submit_oco(protective_orders(trade, order), broker, at=at)
 
 

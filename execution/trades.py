@@ -82,7 +82,8 @@ def exited_quantity(trade: Trade) -> Decimal:
 
 
 def on_fill(order: Order, fill: Fill) -> Trade | None:
-    """Open, grow, reduce or close the order's trade with this new fill."""
+    """Open, grow, reduce or close the order's trade with this new fill. An entry's first
+    fill sets ``order.trade``; the caller saves the order (one write per fill)."""
     if order.purpose == OrderPurpose.ENTRY:
         return _entry_fill(order, fill)
     return _exit_fill(order, fill)
@@ -106,7 +107,6 @@ def _entry_fill(order: Order, fill: Fill) -> Trade:
             market_context=context,
         )
         order.trade = trade
-        order.save(update_fields=["trade", "updated_at"])
         record_event(
             "trade.opened",
             f"{trade.direction} {trade.quantity.normalize():f} {trade.stock.symbol} @ {trade.entry_price}",

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -44,7 +44,6 @@ from execution.models import (
     EngineCommand,
     EngineCommandStatus,
     ExecutionState,
-    Fill,
     Order,
     Trade,
     TradeStatus,
@@ -467,13 +466,13 @@ class Engine:
             events = self.broker.poll_events(timeout)
             if not events:
                 break
-            touched: list[Order] = []
+            applier = services.EventApplier(events)
             reconnected = False
             # one trip to the channel layer for what this batch of events publishes
             with batched():
                 for event in events:
                     try:
-                        result = services.apply_event(event)
+                        applier.apply(event)
                     except Exception as exc:
                         logger.exception("applying %r failed", event)
                         record_event(
@@ -483,16 +482,12 @@ class Engine:
                         )
                         continue
                     applied += 1
-                    if isinstance(result, Order):
-                        touched.append(result)
-                    elif isinstance(result, Fill):
-                        touched.append(result.order)
-                    elif isinstance(event, ConnectionEvent):
+                    if isinstance(event, ConnectionEvent):
                         if event.connected and self.state == "disconnected":
                             reconnected = True
                         elif not event.connected:
                             self.beat("disconnected", error=event.message)
-                services.after_events(touched, self.broker, at=self.clock)
+                services.after_events(applier.touched, self.broker, at=self.clock)
             if reconnected:
                 self.connect_and_reconcile()
         return applied
@@ -681,21 +676,34 @@ class Engine:
     ):
         snapshot = runner.impl.indicator_snapshot(frame, len(frame) - 1)
         close = _dec(frame["close"].iat[-1])
-        signal_row, created = TradeSignal.objects.get_or_create(
+        signal_row = TradeSignal(
             strategy=runner.model,
             stock=self.stocks[symbol],
             timestamp=ts,
             signal_type=kind,
-            defaults={"price": close, "reasons": split_reasons(reason), "indicator_values": snapshot},
+            price=close,
+            reasons=split_reasons(reason),
+            indicator_values=snapshot,
         )
-        if created:
-            record_event(
-                f"signal.{kind}",
-                f"{runner.model.name} {symbol} {kind.replace('_', ' ')}: {reason}",
-                strategy=runner.model,
-                signal_id=signal_row.pk,
-                symbol=symbol,
-            )
+        try:
+            # insert first: the unique (strategy, stock, bar, type) finds a bar seen before
+            with transaction.atomic():
+                signal_row.save(force_insert=True)
+                record_event(
+                    f"signal.{kind}",
+                    f"{runner.model.name} {symbol} {kind.replace('_', ' ')}: {reason}",
+                    strategy=runner.model,
+                    signal_id=signal_row.pk,
+                    symbol=symbol,
+                )
+        except IntegrityError:
+            seen = TradeSignal.objects.filter(
+                strategy=runner.model, stock=self.stocks[symbol], timestamp=ts, signal_type=kind
+            ).first()
+            if seen is None:
+                raise
+            signal_row = seen
+        else:
             publish(
                 "signals",
                 "signal.created",
