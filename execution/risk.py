@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from execution.models import (
@@ -318,6 +318,31 @@ def holding_count(strategy: Strategy | None = None) -> int:
     return held + open_entry_orders(strategy).filter(trade__isnull=True).count()
 
 
+@dataclass
+class Holdings:
+    """A strategy's positions for the position rules: how many count against its limit,
+    and the stocks it has a position (or an entry on its way) in."""
+
+    count: int
+    symbols: set[int]  # stock ids
+
+
+def strategy_holdings(strategy: Strategy) -> Holdings:
+    """:func:`holding_count` and the stocks held, in two reads: open trades not on their
+    way out, and open entry orders (those without a trade yet count as a position)."""
+    exiting = Order.objects.filter(purpose=OrderPurpose.EXIT, status__in=OPEN_ORDER_STATUSES)
+    held = list(
+        Trade.objects.filter(strategy=strategy, status=TradeStatus.OPEN)
+        .exclude(pk__in=exiting.values("trade_id"))
+        .values_list("stock_id", flat=True)
+    )
+    entries = list(open_entry_orders(strategy).values_list("stock_id", "trade_id"))
+    return Holdings(
+        count=len(held) + sum(1 for _, trade_id in entries if trade_id is None),
+        symbols={*held, *(stock_id for stock_id, _ in entries)},
+    )
+
+
 def _day_start_equity(now: datetime) -> Decimal | None:
     start = now.astimezone(timezone.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     snap = EquitySnapshot.objects.filter(timestamp__lt=start).order_by("-timestamp").first()
@@ -344,18 +369,23 @@ def check_entry(c: EntryCheck) -> None:  # noqa: C901 - one rule after the other
     if strategy_limit(strategy, "trading_hours", True):
         fill_session_check(c.bar_time, c.timeframe)
 
-    window_start = c.now - timedelta(minutes=1)
     per_strategy = strategy_limit(strategy, "max_orders_per_minute", 30)
-    recent = Order.objects.filter(submitted_at__gt=window_start, submitted_at__lte=c.now)
-    if per_strategy and recent.filter(strategy=strategy).count() >= int(per_strategy):
-        raise RiskRejected(
-            "max_orders_per_minute", f"{strategy.name} sent {per_strategy} orders in the last minute (limit)"
-        )
     overall = global_limit("RISK_MAX_ORDERS_PER_MINUTE", 600)
-    if overall and recent.count() >= int(overall):
-        raise RiskRejected(
-            "max_orders_per_minute", f"{overall} orders in the last minute across all strategies"
+    if per_strategy or overall:
+        # both counts in one read
+        window_start = c.now - timedelta(minutes=1)
+        recent = Order.objects.filter(submitted_at__gt=window_start, submitted_at__lte=c.now).aggregate(
+            overall=Count("pk"), mine=Count("pk", filter=Q(strategy=strategy))
         )
+        if per_strategy and recent["mine"] >= int(per_strategy):
+            raise RiskRejected(
+                "max_orders_per_minute",
+                f"{strategy.name} sent {per_strategy} orders in the last minute (limit)",
+            )
+        if overall and recent["overall"] >= int(overall):
+            raise RiskRejected(
+                "max_orders_per_minute", f"{overall} orders in the last minute across all strategies"
+            )
 
     # The trading day is the signal bar's (UTC) day; a daily-loss lock lasts until the next.
     start_equity = _day_start_equity(c.bar_time)
@@ -396,23 +426,13 @@ def check_entry(c: EntryCheck) -> None:  # noqa: C901 - one rule after the other
                 f"{strategy.name} lost {-realized:.2f} today (limit {limit:.2f}): stopped for the day",
             )
 
-    if not strategy_limit(strategy, "allow_multiple_positions", False):
-        exiting = Order.objects.filter(purpose=OrderPurpose.EXIT, status__in=OPEN_ORDER_STATUSES).values(
-            "trade_id"
-        )
-        if (
-            Trade.objects.filter(strategy=strategy, stock=stock, status=TradeStatus.OPEN)
-            .exclude(pk__in=exiting)
-            .exists()
-            or open_entry_orders(strategy).filter(stock=stock).exists()
-        ):
-            raise RiskRejected("one_position", f"{strategy.name} already has a position in {stock.symbol}")
-
-    held = holding_count(strategy)
-    if held >= strategy.max_open_positions:
+    holdings = strategy_holdings(strategy)
+    if not strategy_limit(strategy, "allow_multiple_positions", False) and stock.pk in holdings.symbols:
+        raise RiskRejected("one_position", f"{strategy.name} already has a position in {stock.symbol}")
+    if holdings.count >= strategy.max_open_positions:
         raise RiskRejected(
             "max_open_positions",
-            f"{strategy.name} holds {held} positions (limit {strategy.max_open_positions})",
+            f"{strategy.name} holds {holdings.count} positions (limit {strategy.max_open_positions})",
         )
     overall_positions = global_limit("RISK_MAX_OPEN_POSITIONS", 0)
     if overall_positions:
