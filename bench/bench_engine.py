@@ -72,8 +72,25 @@ def setup() -> None:
         print("note: the targets are for PostgreSQL; set DATABASE_URL=postgres://... to measure them")
 
 
+class QueryCounter:
+    """A connection.execute_wrapper that counts the statements sent."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, execute, sql, params, many, context):
+        self.count += 1
+        return execute(sql, params, many, context)
+
+    def take(self) -> int:
+        count, self.count = self.count, 0
+        return count
+
+
 def main() -> int:
     setup()
+    from django.db import connection
+
     from execution.brokers.paper import PaperBroker
     from execution.models import Order
     from marketdata.models import Stock
@@ -117,6 +134,8 @@ def main() -> int:
     engine.load_history()
     engine.connect_and_reconcile()
     latencies: list[float] = []
+    queries: list[int] = []  # database round trips per bar, same order as latencies
+    counter = QueryCounter()
     orders = 0
     profiler = None
     if os.environ.get("BENCH_PROFILE"):
@@ -128,14 +147,18 @@ def main() -> int:
         for stock in stocks:
             ingest_bars(stock, "1day", series[stock.symbol].iloc[t : t + 1])
             started = time.perf_counter()
-            orders += len(engine.on_new_bar(stock.symbol, "1day"))
+            with connection.execute_wrapper(counter):
+                orders += len(engine.on_new_bar(stock.symbol, "1day"))
             # the engine notes when the bar's last order was submitted (before the
             # bookkeeping that follows: equity snapshot, cursor, heartbeat)
             latencies.append(engine.orders_submitted_at - started)
+            queries.append(counter.take())
     if profiler is not None:
         profiler.disable()
         profiler.print_stats("cumtime")
     engine.shutdown()
+    tail = sorted(range(len(latencies)), key=latencies.__getitem__)[-len(latencies) // 20 :]
+    tail_queries = statistics.mean(queries[i] for i in tail)
     latencies.sort()
     p50 = statistics.median(latencies)
     p99 = latencies[int(len(latencies) * 0.99) - 1]
@@ -144,6 +167,10 @@ def main() -> int:
         f"bar stored -> orders submitted: p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, "
         f"max {latencies[-1] * 1000:.1f} ms "
         f"(targets p50 < {P50_TARGET * 1000:.0f}, p99 < {P99_TARGET * 1000:.0f})"
+    )
+    print(
+        f"queries per bar (whole step): median {statistics.median(queries):.0f}, "
+        f"mean over the slowest 5% of bars {tail_queries:.0f}"
     )
     ok = p50 < P50_TARGET and p99 < P99_TARGET
     print("PASS" if ok else "FAIL")
