@@ -345,12 +345,14 @@ class PaperBroker(Broker):
                 by_symbol: dict[str, list[PaperOrder]] = {}
                 for order in working_all:
                     by_symbol.setdefault(order.symbol, []).append(order)
+                # the account is locked: its positions read once serve every fill of this pass
+                positions = {p.symbol: p for p in PaperPosition.objects.filter(account=account)}
                 passes = (True, False) if open_only else (None,)
                 for reducing in passes:
                     for symbol, bar in bars.items():
                         if symbol in by_symbol:
                             self._process_symbol(
-                                account, by_symbol[symbol], bar, open_only, reducing, emitted
+                                account, positions, by_symbol[symbol], bar, open_only, reducing, emitted
                             )
             fields = ["cash", "sequence", "updated_at"]
             if not open_only:
@@ -368,6 +370,7 @@ class PaperBroker(Broker):
     def _process_symbol(
         self,
         account: PaperAccount,
+        positions: dict[str, PaperPosition],
         working: list[PaperOrder],
         bar: dict,
         open_only: bool,
@@ -376,8 +379,7 @@ class PaperBroker(Broker):
     ) -> None:
         ts = bar["timestamp"]
         o, h, low = to_decimal(bar["open"]), to_decimal(bar["high"]), to_decimal(bar["low"])
-        symbol = working[0].symbol
-        position = PaperPosition.objects.filter(account=account, symbol=symbol).first()
+        position = positions.get(working[0].symbol)
         held = position.quantity if position else ZERO
 
         def reduces(order: PaperOrder) -> bool:
@@ -414,7 +416,7 @@ class PaperBroker(Broker):
                 priced = self._fill_price(order, o, h, low)
                 if priced is None:
                     continue
-                held = self._fill(account, order, priced, ts, o, emitted)
+                held = self._fill(account, positions, order, priced, ts, o, emitted)
                 done.add(order.id)
                 progressed = True
                 if order.oco_group and order.filled_quantity > 0:
@@ -472,11 +474,16 @@ class PaperBroker(Broker):
             message=message,
         )
 
-    def _free_cash(self, account: PaperAccount, symbol: str, bar_open: Decimal) -> Decimal:
+    @staticmethod
+    def _free_cash(
+        account: PaperAccount, positions: dict[str, PaperPosition], symbol: str, bar_open: Decimal
+    ) -> Decimal:
         """Cash not held against open shorts (valued at this open, or their last close)."""
         free = account.cash
         last = account.last_bars or {}
-        for p in PaperPosition.objects.filter(account=account, quantity__lt=0):
+        for p in positions.values():
+            if p.quantity >= 0:
+                continue
             if p.symbol == symbol:
                 price = bar_open
             else:
@@ -487,23 +494,28 @@ class PaperBroker(Broker):
     def _fill(
         self,
         account: PaperAccount,
+        positions: dict[str, PaperPosition],
         order: PaperOrder,
         priced: tuple[Decimal, bool],
         ts: datetime,
         bar_open: Decimal,
         emitted: list[BrokerEvent],
-    ) -> None:
+    ) -> Decimal:
+        """Fill what the cash allows of ``order`` at ``priced``; returns the position after."""
         raw, slips = priced
         buy = order.side == "buy"
         price = fill_price_decimal(self.cost_model, raw, buy) if slips else raw
         quantity = order.quantity - order.filled_quantity
-        position, _ = PaperPosition.objects.get_or_create(account=account, symbol=order.symbol)
+        position = positions.get(order.symbol)
+        if position is None:
+            position = PaperPosition.objects.create(account=account, symbol=order.symbol)
+            positions[order.symbol] = position
         opening = position.quantity == 0 or (position.quantity > 0) == buy
         if opening:
             # No margin: an order that opens or adds to a position fills only what the free
             # cash pays for (the backtester's fit_to_cash); the rest is cancelled.
             fractional = quantity != quantity.to_integral_value()
-            free = self._free_cash(account, order.symbol, bar_open)
+            free = self._free_cash(account, positions, order.symbol, bar_open)
             quantity = fit_to_cash_decimal(quantity, price, free, self.cost_model, fractional)
         if quantity <= 0:
             order.status = OrderStatus.CANCELLED
