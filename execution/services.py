@@ -537,6 +537,7 @@ class EventApplier:
     applied event returns, so those repeats cost nothing."""
 
     def __init__(self, events: list[BrokerEvent]):
+        self.events = events
         reported = {e.client_order_id for e in events if isinstance(e, OrderUpdate)}
         self.known: dict[str, tuple[str, str]] = {}
         if reported:

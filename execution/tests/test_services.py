@@ -34,15 +34,12 @@ def entry(stock, strategy, cid="E1", qty="10"):
 
 
 def drain(broker):
-    touched = []
-    for event in broker.poll_events():
-        result = services.apply_event(event)
-        if isinstance(result, Order):
-            touched.append(result)
-        elif isinstance(result, Fill):
-            touched.append(result.order)
-    services.after_events(touched, broker)
-    return touched
+    """One poll of the broker's events, applied as the engine applies them."""
+    applier = services.EventApplier(broker.poll_events())
+    for event in applier.events:
+        applier.apply(event)
+    services.after_events(applier.touched, broker)
+    return applier.touched
 
 
 def report(cid, exec_id, qty, price, commission=None, side="buy"):
@@ -207,3 +204,59 @@ def test_stop_and_target_are_placed_after_the_entry_fill_and_stop_counts(stock, 
     assert trade.status == "closed" and trade.exit_reason == "stop_loss"
     assert trade.realized_pnl == Decimal("-50") and trade.r_multiple == Decimal("-1")
     assert Order.objects.get(purpose="take_profit").status == "cancelled"
+
+
+def test_a_poll_settles_repeated_status_reports_from_one_read(
+    stock, strategy, broker, django_assert_num_queries
+):
+    order = services.submit_order(entry(stock, strategy), broker)
+    broker_id = order.broker_order_id
+    submitted = OrderUpdate("E1", broker_id, "submitted", 0, None, T)
+    filled = OrderUpdate("E1", broker_id, "filled", 10, Decimal("100"), T)
+    with django_assert_num_queries(1):  # the one read of the orders the poll names
+        applier = services.EventApplier([submitted, report("E1", "X1", "10", "100"), filled, submitted])
+    with django_assert_num_queries(0):
+        assert applier.apply(submitted) is None  # the order is already submitted
+    fill = applier.apply(applier.events[1])
+    assert isinstance(fill, Fill) and fill.order.status == "filled"
+    # after the fill, "filled" and a late "submitted" say nothing new: no read, no write,
+    # and no illegal filled -> submitted step in the journal
+    with django_assert_num_queries(0):
+        assert applier.apply(filled) is None
+        assert applier.apply(submitted) is None
+    assert [o.client_order_id for o in applier.touched] == ["E1"]
+    assert not StrategyEvent.objects.filter(event_type="order.illegal_transition").exists()
+    order.refresh_from_db()
+    assert order.status == "filled" and order.filled_quantity == 10
+
+
+def test_a_report_that_brings_the_broker_id_is_not_stale():
+    update = OrderUpdate("E1", "B7", "submitted", 0, None, T)
+    assert services.is_stale_report(("submitted", ""), update) is False
+    assert services.is_stale_report(("submitted", "B7"), update) is True
+    assert services.is_stale_report(("filled", "B7"), update) is True
+    assert services.is_stale_report(None, update) is False  # unknown order: read and journal it
+
+
+def test_an_event_that_fails_is_read_again_next_time(stock, strategy, broker):
+    order = services.submit_order(entry(stock, strategy), broker)
+    applier = services.EventApplier([OrderUpdate("E1", order.broker_order_id, "cancelled", 0, None, T)])
+    failing = mock.patch.object(services, "apply_event", side_effect=RuntimeError("database went away"))
+    with failing, pytest.raises(RuntimeError):
+        applier.apply(applier.events[0])
+    assert "E1" not in applier.known and applier.touched == []
+
+
+def test_create_orders_inserts_the_new_and_returns_the_known(stock, strategy):
+    known = entry(stock, strategy, cid="SL-1")
+    intents = [
+        OrderIntent(stock=stock, side="sell", quantity=Decimal("10"), strategy=strategy, client_order_id=cid)
+        for cid in ("SL-1", "TP-1")
+    ]
+    orders = services.create_orders(intents)
+    assert [o.client_order_id for o in orders] == ["SL-1", "TP-1"]
+    assert orders[0].pk == known.pk and orders[0].side == "buy"  # the row already there, untouched
+    assert orders[1].pk is not None and orders[1].status == "pending_submit"
+    assert Order.objects.count() == 2
+    created = StrategyEvent.objects.filter(event_type="order.created")
+    assert sorted(e.metadata["client_order_id"] for e in created) == ["SL-1", "TP-1"]
