@@ -604,7 +604,11 @@ class Engine:
     def update_excursions(self, bars: dict[str, dict]) -> None:
         stock_ids = {self.stocks[s].pk: s for s in bars}
         changed = []
-        for trade in Trade.objects.filter(status=TradeStatus.OPEN, stock_id__in=stock_ids):
+        # only what the excursions need: not the market context's JSON, on every bar
+        open_trades = Trade.objects.filter(status=TradeStatus.OPEN, stock_id__in=stock_ids).only(
+            "stock_id", "direction", "entry_price", "mae", "mfe"
+        )
+        for trade in open_trades:
             bar = bars[stock_ids[trade.stock_id]]
             if update_excursions(trade, _dec(bar["high"]), _dec(bar["low"])):
                 changed.append(trade)

@@ -322,3 +322,30 @@ def test_signals_are_recorded_while_the_broker_is_away(setup_strategy):
     assert StrategyEvent.objects.filter(event_type="engine.signal_not_traded").exists()
     assert StrategyEvent.objects.filter(event_type="engine.account_failed").exists()
     engine.shutdown()
+
+
+def test_excursions_widen_with_each_bar_and_leave_the_rest_of_the_trade(setup_strategy):
+    strategy, stock = setup_strategy
+    engine = Engine(EngineOptions(speed=None), broker=PaperBroker())
+    engine.load_strategies()
+    context = {"index_trend": "up", "reasons": ["crossed"]}
+    trade = Trade.objects.create(
+        strategy=strategy,
+        stock=stock,
+        direction="long",
+        entry_time=DAYS[10].to_pydatetime(),
+        entry_price=Decimal("100"),
+        quantity=Decimal("5"),
+        market_context=context,
+    )
+
+    def bar(high, low):
+        return {"TEST": {"high": high, "low": low, "open": 100, "close": 100}}
+
+    engine.update_excursions(bar(104.5, 97))
+    trade.refresh_from_db()
+    assert (trade.mae, trade.mfe) == (Decimal("3"), Decimal("4.5"))
+    engine.update_excursions(bar(102, 95.25))  # a deeper low widens MAE only
+    trade.refresh_from_db()
+    assert (trade.mae, trade.mfe) == (Decimal("4.75"), Decimal("4.5"))
+    assert trade.market_context == context and trade.entry_price == Decimal("100")
