@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import OuterRef, Subquery, Sum
+from django.db.models import Sum
+from django.utils.dateparse import parse_datetime
 
-from execution.models import EquitySnapshot, PaperAccount, Trade, TradeDirection, TradeStatus
+from execution.models import EquitySnapshot, ExecutionState, PaperAccount, Trade, TradeDirection, TradeStatus
 from execution.trades import exited_quantity
 from marketdata.models import Bar
 
@@ -34,18 +36,42 @@ class Position:
         return self.trade.strategy_id
 
 
-def last_prices(stock_ids: list[int] | None = None) -> dict[int, Decimal]:
-    """The newest close of each stock (any timeframe, newest bar wins)."""
-    bars = Bar.objects.all()
-    if stock_ids is not None:
-        bars = bars.filter(stock_id__in=stock_ids)
-    newest = Bar.objects.filter(stock_id=OuterRef("stock_id")).order_by("-timestamp")
-    rows = bars.filter(pk=Subquery(newest.values("pk")[:1])).values_list("stock_id", "close")
-    return dict(rows)
+ENGINE_CURSOR_PREFIX = "engine.cursor."  # + timeframe: the last bar time the engine finished
+
+
+def marking_time() -> datetime | None:
+    """The newest bar time the engine has finished, or None before any engine ran.
+
+    Positions are marked at the closes the engine has seen: while it replays history (the
+    demo, a ``--from``/``--to`` run) the bars after its cursor are the future, and marking
+    at the newest stored close would show P&L from it."""
+    times = [
+        parse_datetime(value["ts"])
+        for value in ExecutionState.objects.filter(key__startswith=ENGINE_CURSOR_PREFIX).values_list(
+            "value", flat=True
+        )
+        if isinstance(value, dict) and value.get("ts")
+    ]
+    return max((t for t in times if t is not None), default=None)
+
+
+def last_prices(stock_ids: Iterable[int], as_of: datetime | None = None) -> dict[int, Decimal]:
+    """The newest close of each stock (any timeframe, newest bar wins), of the bars up to
+    ``as_of`` when given. One indexed query per stock: a single correlated subquery over
+    all of them takes seconds on SQLite."""
+    prices: dict[int, Decimal] = {}
+    for stock_id in set(stock_ids):
+        bars = Bar.objects.filter(stock_id=stock_id)
+        if as_of is not None:
+            bars = bars.filter(timestamp__lte=as_of)
+        close = bars.order_by("-timestamp").values_list("close", flat=True).first()
+        if close is not None:
+            prices[stock_id] = close
+    return prices
 
 
 def open_positions(strategy=None) -> list[Position]:
-    """Open trades marked at the newest stored close."""
+    """Open trades marked at the newest close the engine has seen (:func:`marking_time`)."""
     trades = list(
         Trade.objects.filter(status=TradeStatus.OPEN)
         .select_related("stock", "strategy")
@@ -53,7 +79,7 @@ def open_positions(strategy=None) -> list[Position]:
     )
     if strategy is not None:
         trades = [t for t in trades if t.strategy_id == getattr(strategy, "pk", strategy)]
-    prices = last_prices([t.stock_id for t in trades]) if trades else {}
+    prices = last_prices([t.stock_id for t in trades], as_of=marking_time()) if trades else {}
     out = []
     for trade in trades:
         quantity = trade.quantity - exited_quantity(trade)

@@ -20,6 +20,7 @@ from django.db.models import Count, Max, Q, QuerySet, Sum
 from django.utils import timezone
 
 from execution.models import OPEN_ORDER_STATUSES, Order, Trade, TradeStatus
+from execution.selectors import last_prices, marking_time
 from marketdata.models import Bar, Stock
 from strategies.models import BacktestRun, BacktestStatus, Strategy, StrategyEvent, TradeSignal
 
@@ -41,16 +42,6 @@ def _float(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return number if math.isfinite(number) else None
-
-
-def last_prices(stock_ids: Iterable[int]) -> dict[int, Decimal]:
-    """The latest close of each stock, any timeframe (the newest bar wins)."""
-    prices: dict[int, Decimal] = {}
-    for stock_id in set(stock_ids):
-        bar = Bar.objects.filter(stock_id=stock_id).order_by("-timestamp").only("close").first()
-        if bar is not None:
-            prices[stock_id] = bar.close
-    return prices
 
 
 # --- positions and equity ----------------------------------------------------------------------
@@ -99,11 +90,8 @@ class Position:
 
 
 def open_positions() -> list[Position]:
-    """Open trades (net of partial exits) marked at the latest close of their stock.
-
-    The same marking as ``execution.selectors.open_positions``, but with one indexed
-    query per stock for the price: its single correlated-subquery ``last_prices`` takes
-    seconds on SQLite as soon as two stocks are involved.
+    """Open trades (net of partial exits) for the pages, marked as
+    ``execution.selectors.open_positions`` marks them (the newest close the engine has seen).
     """
     from execution.trades import exited_quantity
 
@@ -112,7 +100,7 @@ def open_positions() -> list[Position]:
         .select_related("stock", "strategy")
         .order_by("entry_time")
     )
-    prices = last_prices(t.stock_id for t in trades)
+    prices = last_prices((t.stock_id for t in trades), as_of=marking_time())
     return [
         Position(
             trade_id=t.pk,

@@ -49,7 +49,7 @@ from execution.models import (
     TradeStatus,
 )
 from execution.reconcile import reconcile
-from execution.selectors import record_equity_snapshot
+from execution.selectors import ENGINE_CURSOR_PREFIX, record_equity_snapshot
 from execution.trades import update_excursions
 from marketdata.indicators import IndicatorSpec, compute
 from marketdata.models import Bar, Stock
@@ -262,7 +262,7 @@ class Engine:
         return True
 
     def _cursor_key(self, timeframe: str) -> str:
-        return f"engine.cursor.{timeframe}"
+        return f"{ENGINE_CURSOR_PREFIX}{timeframe}"
 
     def load_history(self) -> None:
         for timeframe, runners in self.by_timeframe.items():

@@ -225,3 +225,22 @@ def test_a_protection_shows_the_strategy_locked(client, viewer):
     assert row["locked_until"] is not None
     client.force_login(viewer)
     assert b">locked<" in client.get("/").content
+
+
+def test_positions_are_marked_at_the_closes_the_engine_has_seen():
+    from execution.models import ExecutionState
+    from execution.selectors import equity_now
+    from trading.tests.factories import T0
+
+    stock = make_stock()  # closes 101 .. 180, one a day from T0
+    make_story(stock, make_strategy(stock), closed=False)  # 10 long at 142
+    # no engine has run: the newest stored close
+    assert [p.last_price for p in selectors.open_positions()] == [Decimal("180")]
+    # an engine replaying history has finished the bar of day 49: bars after it are its future
+    for timeframe, day in (("1day", 49), ("1h", 45)):
+        when = (T0 + timedelta(days=day)).isoformat()
+        ExecutionState.objects.create(key=f"engine.cursor.{timeframe}", value={"ts": when})
+    ExecutionState.objects.create(key="kill_switch", value={"on": False})  # not a cursor
+    (position,) = selectors.open_positions()
+    assert position.last_price == Decimal("150") and position.unrealized_pnl == Decimal("80")
+    assert equity_now().unrealized_pnl == Decimal("80")  # the same marks for the equity
