@@ -388,8 +388,9 @@ def check_entry(c: EntryCheck) -> None:  # noqa: C901 - one rule after the other
             )
 
     # The trading day is the signal bar's (UTC) day; a daily-loss lock lasts until the next.
-    start_equity = _day_start_equity(c.bar_time)
     daily = global_limit("RISK_MAX_DAILY_LOSS", 0)
+    daily_strategy = strategy_limit(strategy, "max_daily_loss")
+    start_equity = _day_start_equity(c.bar_time) if daily or daily_strategy else None
     if daily and start_equity and start_equity > 0:
         loss = (start_equity - c.equity) / start_equity
         if loss >= Decimal(str(daily)):
@@ -403,7 +404,6 @@ def check_entry(c: EntryCheck) -> None:  # noqa: C901 - one rule after the other
                 "max_daily_loss",
                 f"equity down {loss:.2%} today (limit {Decimal(str(daily)):.2%}): stopped for the day",
             )
-    daily_strategy = strategy_limit(strategy, "max_daily_loss")
     if daily_strategy and start_equity:
         day = c.bar_time.astimezone(timezone.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         realized = sum(
