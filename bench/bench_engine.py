@@ -128,11 +128,10 @@ def main() -> int:
     )
 
     engine = Engine(
-        EngineOptions(speed=None, heartbeat_interval=5), broker=PaperBroker(starting_cash="10000000")
+        EngineOptions(speed=None, heartbeat_interval=5),
+        broker=PaperBroker(starting_cash="10000000"),
     )
-    engine.load_strategies()
-    engine.load_history()
-    engine.connect_and_reconcile()
+    engine.setup()
     latencies: list[float] = []
     queries: list[int] = []  # database round trips per bar, same order as latencies
     counter = QueryCounter()
