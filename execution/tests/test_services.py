@@ -3,6 +3,7 @@ from decimal import Decimal
 from unittest import mock
 
 import pytest
+from django.db import IntegrityError
 
 from execution import services
 from execution.brokers.base import (
@@ -260,3 +261,30 @@ def test_create_orders_inserts_the_new_and_returns_the_known(stock, strategy):
     assert Order.objects.count() == 2
     created = StrategyEvent.objects.filter(event_type="order.created")
     assert sorted(e.metadata["client_order_id"] for e in created) == ["SL-1", "TP-1"]
+
+
+def test_a_protective_pair_created_elsewhere_in_between_is_taken_not_doubled(stock, strategy, broker):
+    strategy.stop_loss_type, strategy.stop_loss_value = "percent", 5
+    strategy.take_profit_type, strategy.take_profit_value = "r_multiple", 2
+    strategy.save()
+    broker.on_bar("AAPL", bar(0, 100, 100, 100, 100))
+    services.submit_order(entry(stock, strategy), broker)
+    real = services.create_orders
+    calls = []
+
+    def conflicting(intents, broker_name="paper"):
+        calls.append([i.client_order_id for i in intents])
+        if len(calls) == 1:  # another writer's row made the insert fail
+            raise IntegrityError("duplicate key value violates unique constraint")
+        return real(intents, broker_name)
+
+    with mock.patch.object(services, "create_orders", side_effect=conflicting):
+        broker.on_bar_open("AAPL", bar(1, 100, 101, 99, 100))
+        drain(broker)
+    assert len(calls) == 2 and calls[0] == calls[1]  # the same ids, asked again
+    assert sorted(Order.objects.exclude(purpose="entry").values_list("purpose", "status")) == [
+        ("stop_loss", "submitted"),
+        ("take_profit", "submitted"),
+    ]
+    trade = Trade.objects.get()
+    assert trade.stop_loss == Decimal("95") and trade.take_profit == Decimal("110")
