@@ -306,36 +306,25 @@ def open_entry_orders(strategy: Strategy | None = None):
     return qs.filter(strategy=strategy) if strategy is not None else qs
 
 
-def holding_count(strategy: Strategy | None = None) -> int:
-    """Open positions not on their way out, plus entries on their way in."""
+@dataclass
+class Holdings:
+    """Positions for the position rules: how many count against a limit, and the stocks
+    with a position (or an entry on its way)."""
+
+    count: int
+    symbols: set[int]  # stock ids
+
+
+def holdings(strategy: Strategy | None = None) -> Holdings:
+    """Open trades not on their way out, plus entries on their way in (those without a
+    trade yet count as a position), of one strategy or of all: two reads."""
     trades = Trade.objects.filter(status=TradeStatus.OPEN)
     if strategy is not None:
         trades = trades.filter(strategy=strategy)
     exiting = Order.objects.filter(
         purpose=OrderPurpose.EXIT, status__in=OPEN_ORDER_STATUSES, trade__status=TradeStatus.OPEN
     ).values("trade_id")
-    held = trades.exclude(pk__in=exiting).count()
-    return held + open_entry_orders(strategy).filter(trade__isnull=True).count()
-
-
-@dataclass
-class Holdings:
-    """A strategy's positions for the position rules: how many count against its limit,
-    and the stocks it has a position (or an entry on its way) in."""
-
-    count: int
-    symbols: set[int]  # stock ids
-
-
-def strategy_holdings(strategy: Strategy) -> Holdings:
-    """:func:`holding_count` and the stocks held, in two reads: open trades not on their
-    way out, and open entry orders (those without a trade yet count as a position)."""
-    exiting = Order.objects.filter(purpose=OrderPurpose.EXIT, status__in=OPEN_ORDER_STATUSES)
-    held = list(
-        Trade.objects.filter(strategy=strategy, status=TradeStatus.OPEN)
-        .exclude(pk__in=exiting.values("trade_id"))
-        .values_list("stock_id", flat=True)
-    )
+    held = list(trades.exclude(pk__in=exiting).values_list("stock_id", flat=True))
     entries = list(open_entry_orders(strategy).values_list("stock_id", "trade_id"))
     return Holdings(
         count=len(held) + sum(1 for _, trade_id in entries if trade_id is None),
@@ -426,17 +415,17 @@ def check_entry(c: EntryCheck) -> None:  # noqa: C901 - one rule after the other
                 f"{strategy.name} lost {-realized:.2f} today (limit {limit:.2f}): stopped for the day",
             )
 
-    holdings = strategy_holdings(strategy)
-    if not strategy_limit(strategy, "allow_multiple_positions", False) and stock.pk in holdings.symbols:
+    mine = holdings(strategy)
+    if not strategy_limit(strategy, "allow_multiple_positions", False) and stock.pk in mine.symbols:
         raise RiskRejected("one_position", f"{strategy.name} already has a position in {stock.symbol}")
-    if holdings.count >= strategy.max_open_positions:
+    if mine.count >= strategy.max_open_positions:
         raise RiskRejected(
             "max_open_positions",
-            f"{strategy.name} holds {holdings.count} positions (limit {strategy.max_open_positions})",
+            f"{strategy.name} holds {mine.count} positions (limit {strategy.max_open_positions})",
         )
     overall_positions = global_limit("RISK_MAX_OPEN_POSITIONS", 0)
     if overall_positions:
-        total = holding_count()
+        total = holdings().count
         if total >= int(overall_positions):
             raise RiskRejected(
                 "max_open_positions", f"{total} positions open overall (limit {overall_positions})"
