@@ -39,6 +39,17 @@ class Position:
 ENGINE_CURSOR_PREFIX = "engine.cursor."  # + timeframe: the last bar time the engine finished
 
 
+def cursor_key(timeframe: str) -> str:
+    """The ExecutionState key of the engine's cursor for ``timeframe`` ({"ts": ISO time})."""
+    return f"{ENGINE_CURSOR_PREFIX}{timeframe}"
+
+
+def engine_cursor(timeframe: str) -> datetime | None:
+    """The last bar time of ``timeframe`` the engine finished, as it saved it."""
+    row = ExecutionState.objects.filter(key=cursor_key(timeframe)).first()
+    return parse_datetime(row.value["ts"]) if row and row.value.get("ts") else None
+
+
 def marking_time() -> datetime | None:
     """The newest bar time the engine has finished, or None before any engine ran.
 

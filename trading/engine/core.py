@@ -34,7 +34,6 @@ import numpy as np
 import pandas as pd
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from execution import commands as engine_commands
 from execution import pipeline, risk, services
@@ -49,7 +48,7 @@ from execution.models import (
     TradeStatus,
 )
 from execution.reconcile import reconcile
-from execution.selectors import ENGINE_CURSOR_PREFIX, record_equity_snapshot
+from execution.selectors import cursor_key, engine_cursor, record_equity_snapshot
 from execution.trades import update_excursions
 from marketdata.indicators import IndicatorSpec, compute
 from marketdata.models import Bar, Stock
@@ -256,22 +255,15 @@ class Engine:
                 if (timeframe, symbol) not in self.history:
                     self.history[(timeframe, symbol)] = bars_frame(self.stocks[symbol], timeframe)
             if timeframe not in self.cursor:
-                row = ExecutionState.objects.filter(key=self._cursor_key(timeframe)).first()
-                saved = parse_datetime(row.value["ts"]) if row and row.value.get("ts") else None
-                self.cursor[timeframe] = self._initial_cursor(timeframe, saved)
+                self.cursor[timeframe] = self._initial_cursor(timeframe, engine_cursor(timeframe))
         return True
-
-    def _cursor_key(self, timeframe: str) -> str:
-        return f"{ENGINE_CURSOR_PREFIX}{timeframe}"
 
     def load_history(self) -> None:
         for timeframe, runners in self.by_timeframe.items():
             symbols = sorted({s for r in runners for s in r.symbols})
             for symbol in symbols:
                 self.history[(timeframe, symbol)] = bars_frame(self.stocks[symbol], timeframe)
-            row = ExecutionState.objects.filter(key=self._cursor_key(timeframe)).first()
-            saved = parse_datetime(row.value["ts"]) if row and row.value.get("ts") else None
-            self.cursor[timeframe] = self._initial_cursor(timeframe, saved)
+            self.cursor[timeframe] = self._initial_cursor(timeframe, engine_cursor(timeframe))
         index = Stock.objects.filter(symbol=INDEX_SYMBOL).first()
         if index is not None:
             closes = bars_frame(index, "1day")["close"]
@@ -595,7 +587,7 @@ class Engine:
             record_equity_snapshot(ts, account)
         self.cursor[timeframe] = ts
         ExecutionState.objects.update_or_create(
-            key=self._cursor_key(timeframe), defaults={"value": {"ts": ts.isoformat()}}
+            key=cursor_key(timeframe), defaults={"value": {"ts": ts.isoformat()}}
         )
         self.bars_processed += 1
         self.beat()
