@@ -35,8 +35,10 @@ test: install
 	DJANGO_IGNORE_DOTENV=1 LOG_DIR=$(CURDIR)/.cache/test-logs $(UV) run --frozen pytest -n 2 --dist loadgroup \
 	  --cov --cov-report=term --cov-report=html:.cache/htmlcov $(PYTEST_ARGS)
 
+## lint: ruff, and the import contract (one-way layers) in pyproject.toml
 lint: install
 	$(UV) run --frozen ruff check .
+	$(UV) run --frozen lint-imports
 
 check: install
 	DJANGO_IGNORE_DOTENV=1 $(PY) manage.py check

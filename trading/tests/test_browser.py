@@ -41,7 +41,11 @@ USERNAME, PASSWORD = "browser", "pw-browser-123"
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"chromium is not installed at {CHROMIUM}"),
+    # CI installs chromium (.ci/run), so there a missing browser is a failure, not a skip.
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists() and not os.environ.get("CI"),
+        reason=f"chromium is not installed at {CHROMIUM}",
+    ),
 ]
 
 SEED = f"""
