@@ -87,7 +87,9 @@ def market_state(at: datetime | pd.Timestamp) -> MarketState:
     today = pd.Timestamp(at.tz_convert(EXCHANGE_TZ).date())
     holiday = today.day_of_week < 5 and not cal.is_session(today)
     next_session = cal.minute_to_session(next_open, direction="next")
-    return MarketState(at, Phase.HOLIDAY if holiday else Phase.CLOSED, next_open, cal.session_close(next_session))
+    return MarketState(
+        at, Phase.HOLIDAY if holiday else Phase.CLOSED, next_open, cal.session_close(next_session)
+    )
 
 
 def _session_at_or_after(at: pd.Timestamp) -> pd.Timestamp:
