@@ -215,6 +215,9 @@ TWELVE_DATA_BASE_URL = env.str("TWELVE_DATA_BASE_URL", default="https://api.twel
 TWELVE_DATA_CREDITS_PER_MINUTE = env.int("TWELVE_DATA_CREDITS_PER_MINUTE", default=8)
 TWELVE_DATA_CREDITS_PER_DAY = env.int("TWELVE_DATA_CREDITS_PER_DAY", default=800)
 TWELVE_DATA_TIMEOUT = env.float("TWELVE_DATA_TIMEOUT", default=20.0)
+# What live bars are adjusted for (all, splits, dividends, none); always sent, since the API's
+# default differs between daily and intraday series.
+TWELVE_DATA_ADJUST = env.str("TWELVE_DATA_ADJUST", default="splits")
 SAMPLE_DATA_DIR = Path(env.str("SAMPLE_DATA_DIR", default=str(BASE_DIR / "marketdata" / "sample")))
 MARKETDATA_CSV_DIR = Path(env.str("MARKETDATA_CSV_DIR", default=str(BASE_DIR / "data")))
 

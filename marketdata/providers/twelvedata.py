@@ -171,14 +171,16 @@ class TwelveDataClient:
     def _redact(self, text: str) -> str:
         return redact(text, (self.api_key,))
 
-    def request(self, endpoint: str, **params: Any) -> dict:
-        """GET ``endpoint`` with ``params``; the decoded JSON body, or a typed error."""
+    def request(self, endpoint: str, *, credits: int = 1, **params: Any) -> dict:
+        """GET ``endpoint`` with ``params``; the decoded JSON body, or a typed error.
+
+        ``credits``: what the request costs (a batched request, one per symbol)."""
         query = {k: v for k, v in params.items() if v is not None}
         label = f"Twelve Data {endpoint} {query.get('symbol', '')}".rstrip()
         query["apikey"] = self.api_key
         url = f"{self.base_url}/{endpoint}"
         for attempt in range(self.retries + 1):
-            self.limiter.acquire(1)
+            self.limiter.acquire(credits)
             try:
                 response = self.session.get(url, params=query, timeout=self.timeout)
                 body = self._check(label, response)
