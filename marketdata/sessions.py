@@ -11,6 +11,7 @@ earlier of its nominal end and the close; a daily bar is keyed by its session da
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -161,3 +162,18 @@ def _last_bar(timeframe: str, open_: pd.Timestamp, close: pd.Timestamp, step: pd
     """A session's last bar: it may be short when the close is off the grid."""
     opens_at = open_ + ((close - open_ - pd.Timedelta(microseconds=1)) // step) * step
     return BarClose(timeframe, opens_at, close)
+
+
+def next_closes(after: datetime | pd.Timestamp, timeframes: Iterable[str]) -> list[BarClose]:
+    """The bars that complete next, at the same instant, among ``timeframes``: at 10:00
+    New York the 1min, 5min, 15min and 30min bars close together (oldest timeframe
+    first: the shortest bars step first, as the replay orders them)."""
+    upcoming = [next_bar_close(after, tf) for tf in sorted(set(timeframes), key=_bar_length)]
+    if not upcoming:
+        return []
+    first = min(bar.closes_at for bar in upcoming)
+    return [bar for bar in upcoming if bar.closes_at == first]
+
+
+def _bar_length(timeframe: str) -> pd.Timedelta:
+    return pd.Timedelta(days=1) if timeframe == "1day" else pd.Timedelta(offset(timeframe))

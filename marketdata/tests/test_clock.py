@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from marketdata import clock
 from marketdata.bartime import bar_end, expected_times
-from marketdata.sessions import Phase, market_state, next_bar_close, previous_bar_close
+from marketdata.sessions import Phase, market_state, next_bar_close, next_closes, previous_bar_close
 
 
 def utc(text: str) -> pd.Timestamp:
@@ -121,6 +121,14 @@ class TestSchedule:
         bar = next_bar_close(utc("2026-11-25 22:00"), "1day")  # after Wednesday's close
         assert (bar.opens_at, bar.closes_at) == (utc("2026-11-27"), utc("2026-11-27 18:00"))
         assert previous_bar_close(utc("2026-11-26 12:00"), "1day").opens_at == utc("2026-11-25")
+
+    def test_timeframes_that_close_together_are_due_together(self):
+        due = next_closes(utc("2026-11-30 14:59:30"), ["30min", "1min", "5min", "1day"])
+        assert [bar.timeframe for bar in due] == ["1min", "5min", "30min"]
+        assert {bar.closes_at for bar in due} == {utc("2026-11-30 15:00")}
+        at_the_close = next_closes(utc("2026-11-30 20:59:30"), ["1h", "1day"])
+        assert [bar.timeframe for bar in at_the_close] == ["1h", "1day"]
+        assert next_closes(utc("2026-11-30 15:00"), []) == []
 
     def test_weekly_bars_are_not_scheduled(self):
         with pytest.raises(ValueError, match="1week"):
