@@ -2,7 +2,8 @@
 
 Everything the IBKR broker, its fake and its command need is re-exported from here, so
 moving from ``ib_insync`` to its maintained fork ``ib_async`` (the same API under another
-name) is the one-line change marked below. Nothing else in the project imports either.
+name) is the one-line change marked below. Nothing else in the project imports either
+(``execution/tests/ibkr/test_isolation.py`` fails if something does).
 """
 
 from __future__ import annotations

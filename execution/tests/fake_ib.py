@@ -1,5 +1,8 @@
 """A fake ``ib_insync.IB`` for tests: no TWS, no network, the library's own objects.
 
+One module over 400 lines on purpose: it is one fake of one class (``IB``), whose "server"
+and "client" halves share every message; split, each half would reach into the other.
+
 It implements the part of ``IB`` the IBKR broker uses and emits real ib_insync objects
 (``Trade``, ``OrderStatus``, ``Fill``, ``Execution``, ``CommissionReport``, ``Position``,
 ``AccountValue``, ``ContractDetails``) through the same eventkit events (``IB.events``),
@@ -28,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from execution.brokers import ib_compat as ibc
+from execution.brokers.ibkr import IBKRBroker
 
 DONE = ("Filled", "Cancelled", "ApiCancelled", "Inactive")
 
@@ -651,10 +655,8 @@ def fake_with_aapl() -> FakeIB:
     return ib
 
 
-def quick_broker(fake: FakeIB):
+def quick_broker(fake: FakeIB) -> IBKRBroker:
     """An IBKRBroker on ``fake`` with short waits, immediate reconnects and no notices."""
-    from execution.brokers.ibkr import IBKRBroker
-
     return IBKRBroker(
         "127.0.0.1",
         4002,

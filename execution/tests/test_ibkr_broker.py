@@ -428,7 +428,7 @@ def test_commission_arriving_after_the_fill_was_handed_out(ib_broker, fake):
     trade = fake.trades()[-1]
     fill = trade.fills[0]
     fill.commissionReport.commission = 0.0
-    ib_broker._commission_sent.discard(fill.execution.execId)
+    ib_broker._tracker.commission_sent.discard(fill.execution.execId)
     events = ib_broker.poll_events()
     assert any(isinstance(e, FillReport) for e in events)
     report = ibc.CommissionReport(execId=fill.execution.execId, commission=1.25, currency="USD")
@@ -484,13 +484,13 @@ def test_reconnect_backs_off(fake):
     fake.drop_connection()
     broker.poll_events()  # first attempt after the first delay: not yet
     assert fake.connect_calls == 1
-    broker._next_attempt = 0
+    broker._session.next_attempt = 0
     assert broker.ensure_connected() is False
     assert fake.connect_calls == 2
     assert broker.ensure_connected() is False  # within the 30 s backoff: no attempt
     assert fake.connect_calls == 2
     fake.restore()
-    broker._next_attempt = 0
+    broker._session.next_attempt = 0
     assert broker.reconnect() is True
 
 
