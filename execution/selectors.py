@@ -14,6 +14,7 @@ from django.utils.dateparse import parse_datetime
 from execution.models import EquitySnapshot, ExecutionState, PaperAccount, Trade, TradeDirection, TradeStatus
 from execution.trades import exited_quantity
 from marketdata.models import Bar
+from marketdata.money import as_decimal
 
 ZERO = Decimal("0")
 
@@ -118,7 +119,7 @@ class Equity:
 
 def starting_cash() -> Decimal:
     account = PaperAccount.objects.filter(name="default").first()
-    return account.starting_cash if account else Decimal(str(settings.PAPER_STARTING_CASH))
+    return account.starting_cash if account else as_decimal(settings.PAPER_STARTING_CASH)
 
 
 def equity_now() -> Equity:

@@ -9,7 +9,6 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from marketdata import pgcopy
 from marketdata.bartime import drop_unclosed
 from marketdata.indicators import CATALOGUE, IndicatorSpec, compute_one
 from marketdata.models import Bar, Indicator, Stock
+from marketdata.money import to_decimal
 from marketdata.providers import Provider, get_provider
 from marketdata.providers.csv import read_bars_csv
 from marketdata.providers.sample import NAMES as SAMPLE_NAMES
@@ -31,7 +31,6 @@ from marketdata.selectors import bars_frame, last_bar_time
 from marketdata.validation import BAR_COLUMNS, PRICE_COLUMNS, validate_bars
 
 logger = logging.getLogger("marketdata")
-_QUANT = Decimal("0.000001")
 PANDAS_TA_VERSION = importlib.metadata.version("pandas-ta")
 
 
@@ -52,16 +51,6 @@ class IngestResult:
 
     def __str__(self) -> str:
         return f"{self.inserted} inserted, {self.updated} updated, {self.unchanged} unchanged"
-
-
-def _decimal(value: object) -> Decimal:
-    # Floats through their shortest repr, then rounded like NUMERIC(18, 6) rounds them.
-    number = (
-        value
-        if isinstance(value, Decimal)
-        else Decimal(repr(value) if isinstance(value, float) else str(value))
-    )
-    return number.quantize(_QUANT)
 
 
 @transaction.atomic
@@ -92,7 +81,7 @@ def _ingest_orm(stock: Stock, timeframe: str, frame: pd.DataFrame) -> IngestResu
     columns = [frame[c].tolist() for c in BAR_COLUMNS]
     to_create, to_update, unchanged = [], [], 0
     for ts, *row in zip(frame.index, *columns, strict=True):
-        values = {k: _decimal(v) for k, v in zip(PRICE_COLUMNS, row, strict=False)}
+        values = {k: to_decimal(v) for k, v in zip(PRICE_COLUMNS, row, strict=False)}
         values["volume"] = int(row[4])
         bar = existing.get(ts)
         if bar is None:

@@ -17,6 +17,7 @@ from typing import IO
 
 import pandas as pd
 
+from marketdata.money import as_decimal
 from marketdata.providers.base import Provider, Quote, UnknownSymbol, clip_range
 from marketdata.validation import BarDataError, validate_bars
 
@@ -133,7 +134,5 @@ class CsvProvider(Provider):
         for timeframe in ("1min", "5min", "15min", "1h", "1day"):
             if self.path(symbol, timeframe).is_file():
                 frame = self.fetch_bars(symbol, timeframe)
-                return Quote(
-                    symbol.upper(), Decimal(str(frame["close"].iloc[-1])), frame.index[-1], self.name
-                )
+                return Quote(symbol.upper(), as_decimal(frame["close"].iloc[-1]), frame.index[-1], self.name)
         raise UnknownSymbol(f"{self.name}: no bars file for {symbol} in {self.directory}")

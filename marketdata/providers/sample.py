@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import zlib
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ import pandas as pd
 from django.conf import settings
 
 from marketdata.bartime import drop_unclosed, expected_times
+from marketdata.money import as_decimal
 from marketdata.providers.base import Quote, UnknownSymbol, clip_range, utc
 from marketdata.providers.csv import CsvProvider
 from marketdata.timeframes import is_intraday, offset
@@ -110,6 +110,4 @@ class SampleProvider(CsvProvider):
         if self.path(symbol, "1day").is_file():
             return super().latest_quote(symbol)
         frame = synthetic_bars(symbol, 390, "1min", self.seed)
-        return Quote(
-            symbol.upper(), Decimal(repr(float(frame["close"].iloc[-1]))), frame.index[-1], self.name
-        )
+        return Quote(symbol.upper(), as_decimal(frame["close"].iloc[-1]), frame.index[-1], self.name)

@@ -20,7 +20,7 @@ from typing import Any
 from execution.brokers.base import BrokerEvent, CommissionUpdate, FillReport, OrderUpdate
 from execution.brokers.ibkr import errors
 from execution.brokers.ibkr.errors import Notice
-from execution.brokers.ibkr.mapping import aware, map_status, now, to_decimal
+from execution.brokers.ibkr.mapping import aware, ib_decimal, map_status, now
 from execution.brokers.ibkr.tracking import OrderTracker, TrackedOrder
 
 logger = logging.getLogger(__name__)
@@ -192,7 +192,7 @@ class EventFeed:
 
     def _on_commission(self, _trade: Any, fill: Any, report: Any) -> None:
         exec_id = report.execId or fill.execution.execId
-        commission = to_decimal(report.commission)
+        commission = ib_decimal(report.commission)
         if commission is None:
             return
         tracker = self._tracker

@@ -25,6 +25,7 @@ from execution.brokers.base import (
     UnknownContract,
 )
 from execution.brokers.ibkr.errors import CANCEL_FAILED_CODES, reason_from_log
+from marketdata.money import as_decimal, to_decimal
 
 ZERO = Decimal("0")
 
@@ -39,8 +40,9 @@ _EXTRA_ACCOUNT_TAGS = ("AvailableFunds", "ExcessLiquidity", "GrossPositionValue"
 ContractKey = tuple[str, str, str]  # (symbol, primary exchange or "", currency), upper case
 
 
-def to_decimal(value: Any) -> Decimal | None:
-    """A library float as Decimal; IB's "unset" (max float) and NaN become None."""
+def ib_decimal(value: Any) -> Decimal | None:
+    """A library float as Decimal, unrounded (IB's commissions carry more than six
+    decimals) and without trailing zeros; IB's "unset" (max float) and NaN become None."""
     if value is None:
         return None
     try:
@@ -49,7 +51,7 @@ def to_decimal(value: Any) -> Decimal | None:
         return None
     if number != number or abs(number) >= 1e300:
         return None
-    return Decimal(repr(number)).normalize() if number else ZERO
+    return as_decimal(number).normalize() if number else ZERO
 
 
 def now() -> datetime:
@@ -188,28 +190,28 @@ def filled(trade: Any, all_fills: Callable[[], Iterable[Any]]) -> tuple[Decimal,
 
     ``all_fills`` gives the session's executions, for a trade that carries none itself.
     """
-    shares_filled = to_decimal(trade.orderStatus.filled) or ZERO
-    avg = to_decimal(trade.orderStatus.avgFillPrice) or None
+    shares_filled = ib_decimal(trade.orderStatus.filled) or ZERO
+    avg = ib_decimal(trade.orderStatus.avgFillPrice) or None
     if shares_filled == 0:
         # Completed orders come with an empty status; the order itself carries the total.
-        shares_filled = to_decimal(getattr(trade.order, "filledQuantity", None)) or ZERO
+        shares_filled = ib_decimal(getattr(trade.order, "filledQuantity", None)) or ZERO
     if shares_filled == 0 or avg is None:
         fills = list(trade.fills)
         if not fills and trade.order.permId:
             fills = [f for f in all_fills() if f.execution.permId == trade.order.permId]
-        shares = sum((to_decimal(f.execution.shares) or ZERO for f in fills), ZERO)
+        shares = sum((ib_decimal(f.execution.shares) or ZERO for f in fills), ZERO)
         if shares:
             shares_filled = shares_filled or shares
             value = sum(
                 (
-                    (to_decimal(f.execution.shares) or ZERO) * (to_decimal(f.execution.price) or ZERO)
+                    (ib_decimal(f.execution.shares) or ZERO) * (ib_decimal(f.execution.price) or ZERO)
                     for f in fills
                 ),
                 ZERO,
             )
-            avg = avg or (value / shares).quantize(Decimal("0.000001")).normalize()
+            avg = avg or to_decimal(value / shares).normalize()
     if shares_filled == 0 and trade.orderStatus.status == "Filled":
-        shares_filled = to_decimal(trade.order.totalQuantity) or ZERO
+        shares_filled = ib_decimal(trade.order.totalQuantity) or ZERO
     return shares_filled, avg
 
 
@@ -233,7 +235,7 @@ def broker_order(trade: Any, shares_filled: Decimal, avg: Decimal | None, code: 
         broker_order_id=str(trade.order.permId or trade.orderStatus.permId or ""),
         symbol=trade.contract.symbol,
         side=side_of(trade.order.action, trade.order.action.lower()),
-        quantity=to_decimal(trade.order.totalQuantity) or ZERO,
+        quantity=ib_decimal(trade.order.totalQuantity) or ZERO,
         status=status,
         filled_quantity=shares_filled,
         avg_fill_price=avg,
@@ -250,7 +252,7 @@ def fill_report(fill: Any, known: Any, commissions: Mapping[str, Decimal]) -> Fi
     for source in (fill, known):
         report = getattr(source, "commissionReport", None)
         if report is not None and report.execId:
-            commission = to_decimal(report.commission)
+            commission = ib_decimal(report.commission)
             break
     if commission is None:
         commission = commissions.get(execution.execId)
@@ -260,8 +262,8 @@ def fill_report(fill: Any, known: Any, commissions: Mapping[str, Decimal]) -> Fi
         broker_order_id=str(execution.permId or ""),
         symbol=fill.contract.symbol,
         side=_EXEC_SIDE.get(execution.side, execution.side.lower()),
-        quantity=to_decimal(execution.shares) or ZERO,
-        price=to_decimal(execution.price) or ZERO,
+        quantity=ib_decimal(execution.shares) or ZERO,
+        price=ib_decimal(execution.price) or ZERO,
         timestamp=aware(execution.time),
         commission=commission,
     )
@@ -270,10 +272,10 @@ def fill_report(fill: Any, known: Any, commissions: Mapping[str, Decimal]) -> Fi
 def broker_positions(positions: Iterable[Any]) -> list[BrokerPosition]:
     result = []
     for pos in positions:
-        qty = to_decimal(pos.position) or ZERO
+        qty = ib_decimal(pos.position) or ZERO
         if qty == 0:
             continue
-        result.append(BrokerPosition(pos.contract.symbol, qty, to_decimal(pos.avgCost) or ZERO))
+        result.append(BrokerPosition(pos.contract.symbol, qty, ib_decimal(pos.avgCost) or ZERO))
     return result
 
 

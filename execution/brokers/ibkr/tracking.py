@@ -85,7 +85,7 @@ class OrderTracker:
                 cid,
                 symbol=trade.contract.symbol,
                 side=mapping.side_of(trade.order.action, ""),
-                quantity=mapping.to_decimal(trade.order.totalQuantity) or ZERO,
+                quantity=mapping.ib_decimal(trade.order.totalQuantity) or ZERO,
                 order_type=mapping.order_type_of(trade.order.orderType, "market"),
             )
             # Fills that happened before we tracked it are the engine's reconciliation's.
