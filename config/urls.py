@@ -10,7 +10,7 @@ from execution import api as execution_api
 from marketdata import api as marketdata_api
 from strategies import api as strategies_api
 from trading import api as trading_api
-from trading.views import health
+from trading.web.views.health import health
 
 router = DefaultRouter()
 for module in (marketdata_api, strategies_api, execution_api, trading_api):
@@ -25,5 +25,5 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/auth/", include("rest_framework.urls")),
     path("api/", include(router.urls)),
-    path("", include("trading.urls")),
+    path("", include("trading.web.urls")),
 ]

@@ -14,6 +14,7 @@ from execution.models import (
     Protection,
     Trade,
 )
+from execution.reports import trade_story, trades_csv_rows
 from trading import actions
 from trading.admin_utils import admin_link, csv_response, html_table, pretty_json, run_for_each
 
@@ -185,8 +186,6 @@ class TradeAdmin(admin.ModelAdmin):
     ]
 
     def _story(self, obj):
-        from trading.selectors import trade_story
-
         cache = getattr(self, "_story_cache", {})
         if obj.pk not in cache:
             cache = {obj.pk: trade_story(obj)}
@@ -251,8 +250,6 @@ class TradeAdmin(admin.ModelAdmin):
 
     @admin.action(description="Export the selected trades to CSV")
     def export_csv(self, request, queryset):
-        from trading.selectors import trades_csv_rows
-
         return csv_response(trades_csv_rows(queryset.select_related("strategy", "stock")), "trades")
 
 

@@ -61,7 +61,7 @@ def html_table(headers: Iterable[str], rows: Iterable[Iterable[Any]]) -> str:
 
 
 def csv_response(rows: Iterable[list[Any]], name: str) -> StreamingHttpResponse:
-    from trading.selectors import csv_text
+    from execution.reports import csv_text
 
     response = StreamingHttpResponse(csv_text(rows), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="{name}-{timezone.now():%Y%m%d-%H%M}.csv"'

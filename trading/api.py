@@ -15,8 +15,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import BaseRouter
 
-from trading import selectors
+from execution.selectors import open_positions
 from trading.models import AlertChannel, AlertEventType, AlertRule
+from trading.web.presenters import position_dict, with_drawdown
+from trading.web.selectors.overview import equity_history, overview
 
 # --- read models (documented in the schema) ----------------------------------------------------
 
@@ -110,7 +112,7 @@ class OverviewViewSet(viewsets.ViewSet):
 
     @extend_schema(responses=OverviewSerializer)
     def list(self, request: Request) -> Response:
-        return Response(selectors.overview())
+        return Response(overview())
 
 
 class PositionQuerySerializer(serializers.Serializer):
@@ -133,8 +135,8 @@ class PositionViewSet(viewsets.ViewSet):
         query.is_valid(raise_exception=True)
         strategy, symbol = query.validated_data.get("strategy"), query.validated_data.get("symbol", "")
         positions = [
-            p.as_dict()
-            for p in selectors.open_positions()
+            position_dict(p)
+            for p in open_positions()
             if (strategy is None or p.strategy_id == strategy) and (not symbol or p.symbol == symbol.upper())
         ]
         return Response(positions)
@@ -145,7 +147,7 @@ class EquityViewSet(viewsets.ViewSet):
 
     @extend_schema(responses=EquityPointSerializer(many=True))
     def list(self, request: Request) -> Response:
-        return Response(selectors.with_drawdown(selectors.equity_history()))
+        return Response(with_drawdown(equity_history()))
 
 
 # --- alert rules ----------------------------------------------------------------------------

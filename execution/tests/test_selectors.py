@@ -4,6 +4,7 @@ from decimal import Decimal
 import pytest
 
 from execution import selectors
+from execution.equity import record_equity_snapshot
 from execution.models import EquitySnapshot, Trade
 from marketdata.models import Bar
 
@@ -51,9 +52,9 @@ def test_positions_equity_and_curve(stock, strategy, broker):
     assert equity.realized_pnl == Decimal("5") and equity.unrealized_pnl == Decimal("110")
     assert equity.open_positions == 2
     assert equity.equity == Decimal("10000") + 5 - 1 + 110
-    snap = selectors.record_equity_snapshot(T0)
+    snap = record_equity_snapshot(T0)
     assert snap.equity == equity.equity
-    snap = selectors.record_equity_snapshot(T0, broker.account())  # the same time again: replaced
+    snap = record_equity_snapshot(T0, broker.account())  # the same time again: replaced
     assert EquitySnapshot.objects.count() == 1 and snap.equity == Decimal("10000")
     for i in range(1, 5):
         EquitySnapshot.objects.create(timestamp=T0 + timedelta(days=i), equity=10000 + i, cash=0)

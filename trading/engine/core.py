@@ -39,6 +39,7 @@ from execution import commands as engine_commands
 from execution import pipeline, risk, services
 from execution.brokers import get_broker
 from execution.brokers.base import Broker, BrokerError, BrokerUnavailable, ConnectionEvent
+from execution.equity import record_equity_snapshot
 from execution.models import (
     EngineCommand,
     EngineCommandStatus,
@@ -48,7 +49,7 @@ from execution.models import (
     TradeStatus,
 )
 from execution.reconcile import reconcile
-from execution.selectors import cursor_key, engine_cursor, record_equity_snapshot
+from execution.selectors import cursor_key, engine_cursor
 from execution.trades import update_excursions
 from marketdata.indicators import IndicatorSpec, compute
 from marketdata.models import Bar, Stock

@@ -6,26 +6,33 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
+from execution import reports
+from execution import selectors as execution_selectors
 from execution.models import EngineCommand, EquitySnapshot
 from strategies.models import BacktestRun, Strategy, StrategyEvent
-from trading import actions, selectors
+from trading import actions
 from trading.templatetags.trading_extras import metric
 from trading.tests.factories import make_backtest, make_open_order, make_stock, make_story, make_strategy
+from trading.web import presenters
+from trading.web.selectors import orders as order_selectors
+from trading.web.selectors import overview as overview_selectors
+from trading.web.selectors import stocks as stock_selectors
+from trading.web.selectors import strategies as strategy_selectors
 
 pytestmark = pytest.mark.django_db
 
 
 def test_equity_points_accept_every_stored_shape():
     iso = [["2024-01-01T00:00:00Z", 100], ["2024-01-02", 110]]
-    assert [p["equity"] for p in selectors.equity_points(iso)] == [100.0, 110.0]
+    assert [p["equity"] for p in presenters.equity_points(iso)] == [100.0, 110.0]
     dicts = [{"timestamp": 1704067200000, "equity": 5}, {"time": 1704153600, "value": 6}, {"t": None, "v": 1}]
-    assert [p["time"] for p in selectors.equity_points(dicts)] == [1704067200, 1704153600]
+    assert [p["time"] for p in presenters.equity_points(dicts)] == [1704067200, 1704153600]
     columns = {"timestamps": ["2024-01-01T00:00:00+00:00"], "equity": [7]}
-    assert selectors.equity_points(columns) == [{"time": 1704067200, "equity": 7.0}]
+    assert presenters.equity_points(columns) == [{"time": 1704067200, "equity": 7.0}]
     junk = [["not a date", 1], [True, 2], ["2024-01-01", "nan"], "x", [datetime(2024, 1, 3, tzinfo=UTC), "8"]]
-    assert selectors.equity_points(junk) == [{"time": 1704240000, "equity": 8.0}]
-    assert selectors.equity_points(None) == []
-    curve = selectors.with_drawdown([{"time": 1, "equity": 100.0}, {"time": 2, "equity": 80.0}])
+    assert presenters.equity_points(junk) == [{"time": 1704240000, "equity": 8.0}]
+    assert presenters.equity_points(None) == []
+    curve = presenters.with_drawdown([{"time": 1, "equity": 100.0}, {"time": 2, "equity": 80.0}])
     assert curve[1]["drawdown"] == pytest.approx(-20.0)
 
 
@@ -38,9 +45,9 @@ def test_metric_filter():
 
 def test_backtest_dict_and_metric_rows():
     run = make_backtest()
-    data = selectors.backtest_dict(run, with_curve=True)
+    data = presenters.backtest_dict(run, with_curve=True)
     assert data["done"] is True and len(data["equity"]) == 3
-    rows = selectors.metric_rows([run])
+    rows = presenters.metric_rows([run])
     assert rows[0]["key"] == "total_return" and rows[0]["kind"] == "pct"
 
 
@@ -51,10 +58,10 @@ def test_day_pnl_uses_the_last_snapshot_before_midnight():
     EquitySnapshot.objects.create(
         timestamp=datetime.now(UTC) - timedelta(days=2), equity=Decimal("99000"), cash=Decimal("99000")
     )
-    summary = selectors.account_summary()
+    summary = overview_selectors.account_summary()
     assert summary.equity == Decimal("100050")
     assert summary.day_pnl == Decimal("1050")
-    history = selectors.equity_history()
+    history = overview_selectors.equity_history()
     assert history and history[0]["equity"] == 99000.0
 
 
@@ -65,9 +72,9 @@ def test_trade_story_without_signal_uses_market_context():
     trade.signal = None
     trade.market_context = {"reasons": ["breakout"], "indicators": {"atr_14": 2.0}}
     trade.save()
-    story = selectors.trade_story(trade)
+    story = reports.trade_story(trade)
     assert story.reasons == ["breakout"] and story.indicator_values == {"atr_14": 2.0}
-    chart = selectors.trade_chart(trade)
+    chart = stock_selectors.trade_chart(trade)
     assert chart["bars"] and chart["markers"]
 
 
@@ -75,8 +82,8 @@ def test_order_and_signal_dicts():
     stock = make_stock()
     strategy = make_strategy(stock)
     order = make_open_order(stock, strategy)
-    assert selectors.order_dict(order)["status"] == "submitted"
-    assert selectors.orders(status="submitted", strategy_id=strategy.pk, symbol="aapl").count() == 1
+    assert presenters.order_dict(order)["status"] == "submitted"
+    assert order_selectors.orders(status="submitted", strategy_id=strategy.pk, symbol="aapl").count() == 1
 
 
 def test_fallback_activation_without_the_strategies_service(monkeypatch, trader):
@@ -110,17 +117,17 @@ def test_kill_switch_and_commands_through_execution(client, trader):
     trade = make_story(stock, strategy, closed=False)
     client.force_login(trader)
     client.post(reverse("kill-switch"), {"enabled": "1"})
-    assert selectors.global_kill_switch() is True
+    assert overview_selectors.global_kill_switch() is True
     assert b"Release global kill switch" in client.get("/").content
     client.post(reverse("kill-switch"), {"enabled": "1", "strategy": strategy.pk})
     strategy.refresh_from_db()
-    assert strategy.kill_switch is True and selectors.strategy_state(strategy) == "killed"
+    assert strategy.kill_switch is True and presenters.strategy_state(strategy) == "killed"
     client.post(reverse("order-cancel", args=[order.pk]))
     client.post(reverse("trade-close", args=[trade.pk]))
     kinds = list(EngineCommand.objects.values_list("kind", flat=True))
     assert kinds == ["kill_switch_on", "kill_switch_on", "cancel_order", "close_trade"]
     client.post(reverse("kill-switch"), {"enabled": "0"})
-    assert selectors.global_kill_switch() is False
+    assert overview_selectors.global_kill_switch() is False
 
 
 def test_run_a_backtest_from_the_strategy_page(client, trader, django_capture_on_commit_callbacks):
@@ -154,7 +161,7 @@ def test_missing_service_is_reported_as_unavailable():
 def test_strategy_form_save_without_service_and_with_service_errors(monkeypatch):
     from django.core.exceptions import ValidationError
 
-    from trading.forms import StrategyForm
+    from trading.web.forms import StrategyForm
 
     stock = make_stock()
     strategy = make_strategy(stock)
@@ -202,7 +209,7 @@ def test_account_equity_matches_the_execution_selectors():
     make_story(stock, strategy, closed=True, pnl="50")
     make_story(stock, strategy, closed=False)
     make_story(other, strategy, closed=False)
-    summary = selectors.account_summary()
+    summary = overview_selectors.account_summary()
     reference = equity_now()
     assert summary.equity == reference.equity
     assert summary.unrealized_pnl == reference.unrealized_pnl
@@ -221,7 +228,7 @@ def test_a_protection_shows_the_strategy_locked(client, viewer):
         created_at=now,
         expires_at=now + timedelta(hours=1),
     )
-    row = selectors.strategies_with_state()[0]
+    row = strategy_selectors.strategies_with_state()[0]
     assert row["locked_until"] is not None
     client.force_login(viewer)
     assert b">locked<" in client.get("/").content
@@ -235,12 +242,12 @@ def test_positions_are_marked_at_the_closes_the_engine_has_seen():
     stock = make_stock()  # closes 101 .. 180, one a day from T0
     make_story(stock, make_strategy(stock), closed=False)  # 10 long at 142
     # no engine has run: the newest stored close
-    assert [p.last_price for p in selectors.open_positions()] == [Decimal("180")]
+    assert [p.last_price for p in execution_selectors.open_positions()] == [Decimal("180")]
     # an engine replaying history has finished the bar of day 49: bars after it are its future
     for timeframe, day in (("1day", 49), ("1h", 45)):
         when = (T0 + timedelta(days=day)).isoformat()
         ExecutionState.objects.create(key=f"engine.cursor.{timeframe}", value={"ts": when})
     ExecutionState.objects.create(key="kill_switch", value={"on": False})  # not a cursor
-    (position,) = selectors.open_positions()
+    (position,) = execution_selectors.open_positions()
     assert position.last_price == Decimal("150") and position.unrealized_pnl == Decimal("80")
     assert equity_now().unrealized_pnl == Decimal("80")  # the same marks for the equity

@@ -8,13 +8,13 @@ from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 from execution.models import OrderStatus
+from strategies.base import ParameterError
 from strategies.models import BacktestStatus, Severity, Strategy
+from strategies.registry import UnknownStrategy, get_strategy
 from trading.models import AlertEventType, AlertRule
 
 
 def _strategy_class(key: str):
-    from strategies.registry import UnknownStrategy, get_strategy
-
     try:
         return get_strategy(key)
     except UnknownStrategy:
@@ -128,8 +128,6 @@ class StrategyForm(forms.ModelForm):
             else:
                 self.instance.parameters = params
             return cleaned
-        from strategies.base import ParameterError
-
         params = {
             n: cleaned[self.PARAM_PREFIX + n] for n in self.param_names if self.PARAM_PREFIX + n in cleaned
         }

@@ -1,0 +1,1 @@
+"""The trader's pages: views, forms, per-page selectors (reads) and presenters (shaping)."""
