@@ -9,6 +9,8 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from trading.models import EngineHeartbeat
+
 
 def database_status() -> dict[str, Any]:
     try:
@@ -33,8 +35,6 @@ def channel_layer_status() -> dict[str, Any]:
 
 
 def engine_status() -> dict[str, Any]:
-    from trading.models import EngineHeartbeat
-
     try:
         beat = EngineHeartbeat.objects.order_by("-last_beat").first()
     except Exception as exc:

@@ -27,7 +27,7 @@ from marketdata.models import Bar, Stock
 from strategies.models import Strategy, StrategyEvent, TradeSignal
 
 pytestmark = pytest.mark.django_db
-engine_core = pytest.importorskip("trading.engine.core")
+engine_core = pytest.importorskip("trading.engine.loop")
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 DAYS = 120

@@ -249,7 +249,7 @@ def test_command_line_parsing():
 def test_run_trader_command_replays_a_period(setup_strategy):
     from django.core.management import call_command
 
-    with mock.patch("trading.engine.core.Engine.install_signal_handlers"):
+    with mock.patch("trading.engine.loop.Engine.install_signal_handlers"):
         call_command("run_trader", "--from", "2023-02-01", "--to", "2023-03-01", "--speed", "max")
     assert EngineHeartbeat.objects.get().state == "stopped"
     from django.core.management.base import CommandError
