@@ -1,6 +1,6 @@
 """The one module that imports the Interactive Brokers client library.
 
-Everything the IBKR broker, its fake and its command need is re-exported from here, so
+Everything the IBKR broker, its bar feed, their fakes and the command need is re-exported from here, so
 moving from ``ib_insync`` to its maintained fork ``ib_async`` (the same API under another
 name) is the one-line change marked below. Nothing else in the project imports either
 (``execution/tests/ibkr/test_isolation.py`` fails if something does).
@@ -34,6 +34,8 @@ ExecutionFilter = ib_lib.ExecutionFilter
 CommissionReport = ib_lib.CommissionReport
 Position = ib_lib.Position
 AccountValue = ib_lib.AccountValue
+BarData = ib_lib.BarData
+BarDataList = ib_lib.BarDataList
 
 __all__ = [
     "LIBRARY_NAME",
@@ -57,6 +59,8 @@ __all__ = [
     "CommissionReport",
     "Position",
     "AccountValue",
+    "BarData",
+    "BarDataList",
     "ensure_event_loop",
 ]
 

@@ -29,6 +29,14 @@ INFORMATIONAL = range(2100, 2200)
 FARM_TROUBLE = frozenset({2103, 2105, 2110, 2157})
 ORDER_WARNINGS = frozenset({202, 399, 404, 434, 10167})
 
+# Market data. 354: the login has no market-data subscription for the exchange; 10167:
+# delayed data shown instead; 10197: another session of this login is using the data
+# (competing live session); 366: a cancel for a request TWS no longer has.
+NOT_SUBSCRIBED = 354
+DELAYED_DATA = 10167
+COMPETING_SESSION = 10197
+NO_SUCH_HISTORICAL_QUERY = 366
+
 _LOG_PREFIX = re.compile(r"^(Error|Warning) \d+, reqId -?\d+: ")
 
 Notice = tuple[str, str, int | None]  # (kind, message, code) for the journal
@@ -96,3 +104,40 @@ def connect_failure(
     if seen:
         detail = f"{detail}; IB said: {seen[-1][1]} (code {seen[-1][0]})"
     return f"{where}: {type(exc).__name__}: {detail}"
+
+
+# --- the bar feed's policy for errors on its historical-data requests ---------------------
+#
+# An error that names one of the feed's requests is about one contract: its bars are
+# reported missing with the reason (the engine waits, retries or marks the bar stale), never
+# a traceback. ``retry`` says whether asking again can help: a contract IB does not know
+# (200) or data the login is not subscribed to (354) stays missing until someone changes
+# something, so the feed does not spend IB's request budget asking again. Connectivity
+# (1100/1101/1102) is the session's: the whole feed pauses and re-subscribes (1101: TWS's
+# data was lost) instead of reporting symbols.
+
+DATA_PERMANENT = frozenset({NO_SECURITY_DEFINITION, NOT_SUBSCRIBED})
+DATA_IGNORED = frozenset({DELAYED_DATA, NO_SUCH_HISTORICAL_QUERY})
+
+
+def data_failure(code: int, message: str) -> tuple[str, bool] | None:
+    """What a failed bar request means: (one-line reason, retry), or None when the code
+    is not a failure of the request (a warning or a notice)."""
+    if code in DATA_IGNORED or code in CONNECTIVITY_CODES or code in INFORMATIONAL:
+        return None
+    text = message.strip().rstrip(".")
+    if code == HISTORICAL_DATA_ERROR and "pacing" in message.lower():
+        return (f"IB pacing violation (code 162): {text}; asking again later", True)
+    if code == NO_SECURITY_DEFINITION:
+        return (f"IB has no such contract (code 200): {text}", False)
+    if code == NOT_SUBSCRIBED:
+        return (
+            f"IB: no market data subscription (code 354): {text}; subscribe to the exchange's "
+            "data in Client Portal (Settings > Market Data Subscriptions)",
+            False,
+        )
+    if code == COMPETING_SESSION:
+        return (f"IB: another session of this login is using the market data (code 10197): {text}", True)
+    if code in PACING_CODES:
+        return (f"IB pacing violation (code {code}): {text}; asking again later", True)
+    return (f"IB error {code} on the bar request: {text}", True)
