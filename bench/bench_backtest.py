@@ -42,9 +42,9 @@ django.setup()
 
 from numba import njit  # noqa: E402
 
+from execution.backtest import BacktestSettings, run_backtest  # noqa: E402
+from execution.backtest.sweep import run_sweep  # noqa: E402
 from execution.costs import CostModel  # noqa: E402
-from strategies.backtest import BacktestSettings, run_backtest  # noqa: E402
-from strategies.backtest.sweep import run_sweep  # noqa: E402
 from strategies.base import without_reasons  # noqa: E402
 from strategies.library.sma_crossover import SmaCrossover  # noqa: E402
 

@@ -204,7 +204,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "OrderStatusEnum": "execution.models.OrderStatus",
         "TradeStatusEnum": "execution.models.TradeStatus",
-        "BacktestStatusEnum": "strategies.models.BacktestStatus",
+        "BacktestStatusEnum": "execution.models.BacktestStatus",
     },
 }
 

@@ -1,4 +1,5 @@
-"""JSON API for orders, fills, trades, protections, the kill switch and engine commands.
+"""JSON API for orders, fills, trades, protections, the kill switch and engine commands
+(and, from ``execution.backtest.api``, backtests and sweeps).
 
 Writes never touch the broker: cancel, close and the kill switch become EngineCommands
 that the engine carries out within a second (202 Accepted with the command); follow them
@@ -14,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.routers import BaseRouter
 
 from execution import commands, risk
+from execution.backtest import api as backtest_api
 from execution.models import EngineCommand, Fill, Order, Protection, ProtectionKind, Trade
 from strategies.events import record_event
 from strategies.models import Strategy
@@ -210,6 +212,7 @@ class KillSwitchViewSet(viewsets.ViewSet):
 
 
 def register(router: BaseRouter) -> None:
+    backtest_api.register(router)
     router.register("orders", OrderViewSet)
     router.register("fills", FillViewSet)
     router.register("trades", TradeViewSet)

@@ -1,5 +1,8 @@
 """Commission and slippage models, shared by the backtester (compiled) and the paper broker.
 
+The settings (:class:`CostModel`, a part of a strategy's risk profile) are
+``strategies.risk_profile``'s; this module computes with them.
+
 The functions are numba-compiled so that the backtester's array loop calls exactly the
 code the paper broker calls (through the Decimal wrappers at the bottom): one model,
 never a copy.
@@ -7,53 +10,16 @@ never a copy.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from numba import njit
 
-COMMISSION_NONE = 0
-COMMISSION_PER_SHARE = 1
-COMMISSION_PERCENT = 2
+from strategies.risk_profile import COMMISSION_MODELS, CostModel
 
-COMMISSION_MODELS = {
-    "none": COMMISSION_NONE,
-    "per_share": COMMISSION_PER_SHARE,
-    "percent": COMMISSION_PERCENT,
-}
-
-
-@dataclass(frozen=True)
-class CostModel:
-    """Commission and slippage settings. Defaults: the IBKR fixed schedule, 1 bp slippage.
-
-    per_share: USD 0.005 a share, at least USD 1.00, at most 1% of the trade value.
-    percent: ``percent`` of the trade value (0.001 = 0.1 %).
-    """
-
-    commission: str = "per_share"
-    per_share: float = 0.005
-    minimum: float = 1.00
-    maximum_pct: float = 0.01
-    percent: float = 0.0
-    slippage_bps: float = 1.0
-
-    def __post_init__(self):
-        if self.commission not in COMMISSION_MODELS:
-            raise ValueError(
-                f"commission must be one of {', '.join(COMMISSION_MODELS)}, got {self.commission!r}"
-            )
-        for name in ("per_share", "minimum", "maximum_pct", "percent", "slippage_bps"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
-
-    @property
-    def code(self) -> int:
-        return COMMISSION_MODELS[self.commission]
-
-    def as_args(self) -> tuple[int, float, float, float, float]:
-        """Positional arguments for :func:`commission_for` after quantity and price."""
-        return (self.code, self.per_share, self.minimum, self.maximum_pct, self.percent)
+# The commission model names are strategies' vocabulary; these are their codes here.
+COMMISSION_NONE = COMMISSION_MODELS["none"]
+COMMISSION_PER_SHARE = COMMISSION_MODELS["per_share"]
+COMMISSION_PERCENT = COMMISSION_MODELS["percent"]
 
 
 @njit(cache=True)

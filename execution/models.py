@@ -1,8 +1,10 @@
-"""Orders (with an explicit state machine), fills and trades."""
+"""Orders (with an explicit state machine), fills and trades; stored backtests and sweeps
+live in their own module (``execution.backtest.models``) and are imported here."""
 
 from django.db import models
 from django.db.models import Q
 
+from execution.backtest.models import BacktestRun, BacktestStatus, SweepRun  # noqa: F401
 from marketdata.models import PRICE, Stock
 from strategies.models import Strategy, TradeSignal
 

@@ -1,6 +1,6 @@
 """From a strategy's signal on a closed bar to an order at the broker.
 
-The same decisions as the backtester's loop (strategies/backtest/engine.py), in the same
+The same decisions as the backtester's loop (execution/backtest/engine.py), in the same
 order, with the same shared code (sizing, stop levels, protections):
 
 - exit signals first: an open position with an exit signal is closed at the next open;
@@ -25,6 +25,7 @@ from django.db.models import Q
 
 from execution import risk, services
 from execution.brokers.base import AccountSnapshot, Broker
+from execution.fills import free_cash_decimal
 from execution.models import (
     OPEN_ORDER_STATUSES,
     Order,
@@ -36,6 +37,7 @@ from execution.models import (
 )
 from execution.services import OrderIntent, bar_key, make_client_order_id
 from execution.sizing import position_size_decimal
+from execution.stops import levels
 from marketdata.models import Stock
 from strategies.models import Strategy, TradeSignal
 
@@ -72,26 +74,31 @@ class Book:
 
     @classmethod
     def from_broker(cls, account: AccountSnapshot, last_prices: dict[str, Decimal]) -> Book:
-        """Free cash: cash, plus positions on their way out valued at the last close, less
-        cash held against shorts that stay, less what open entry orders will need."""
-        free = account.cash
+        """Free cash by the cash rule (:mod:`execution.fills`): cash, plus longs on their way
+        out valued at the last close, less cash held against shorts, less what open entry
+        orders will need."""
         exiting = set(
             Order.objects.filter(purpose=OrderPurpose.EXIT, status__in=OPEN_ORDER_STATUSES).values_list(
                 "trade_id", flat=True
             )
         )
         short = TradeDirection.SHORT
-        rows = (
+        rows = (  # only the trades the cash rule counts: shorts, and those on their way out
             Trade.objects.filter(status=TradeStatus.OPEN)
             .filter(Q(pk__in=exiting) | Q(direction=short))
             .values_list("pk", "direction", "quantity", "entry_price", "stock__symbol")
         )
-        for pk, direction, quantity, entry_price, symbol in rows:
-            price = last_prices.get(symbol, entry_price)
-            if pk in exiting and direction != short:
-                free += quantity * price
-            else:
-                free -= quantity * price
+        free = free_cash_decimal(
+            account.cash,
+            (
+                (
+                    -quantity if direction == short else quantity,
+                    last_prices.get(symbol, entry_price),
+                    pk in exiting,
+                )
+                for pk, direction, quantity, entry_price, symbol in rows
+            ),
+        )
         for quantity, context in Order.objects.filter(
             purpose=OrderPurpose.ENTRY, status__in=OPEN_ORDER_STATUSES, trade__isnull=True
         ).values_list("quantity", "context"):
@@ -165,8 +172,6 @@ def _stop_distance(ctx: SignalContext, direction: str) -> tuple[Decimal | None, 
     strategy = ctx.strategy
     if strategy.stop_loss_type == "none":
         return None, None
-    from strategies.backtest.stops import levels
-
     stop, _ = levels(direction, float(ctx.close), ctx.atr, strategy)
     if stop is None:
         return None, f"the {strategy.stop_loss_type} stop-loss cannot be computed yet (ATR warm-up)"

@@ -57,7 +57,9 @@ from execution.models import (
     TradeDirection,
     TradeStatus,
 )
+from execution.protections import protections_after_exit
 from execution.state import IllegalTransition, order_payload, transition
+from execution.stops import levels
 from marketdata.models import Stock
 from strategies.events import journal_batch, record_event
 from strategies.models import Severity, Strategy, TradeSignal
@@ -588,8 +590,6 @@ def resolve_unknown(order: Order, broker: Broker) -> Order:
 
 
 def _levels(trade: Trade, strategy: Strategy, atr: float | None) -> tuple[float | None, float | None]:
-    from strategies.backtest.stops import levels
-
     return levels(trade.direction, float(trade.entry_price), atr, strategy)
 
 
@@ -705,8 +705,6 @@ def after_events(touched_orders: list[Order], broker: Broker, at: datetime | Non
             for other in left_open.pop(trade.pk, []):
                 cancel_order(other, broker, reason=f"trade {trade.pk} is closed")
             if order.purpose != OrderPurpose.ENTRY and order.status == S.FILLED:
-                from execution.risk import protections_after_exit
-
                 protections_after_exit(trade)
             continue
         if order.purpose == OrderPurpose.ENTRY and order.status in done and trade.pk not in protected:

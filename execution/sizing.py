@@ -12,10 +12,11 @@ from decimal import ROUND_DOWN, Decimal
 from numba import njit
 
 from execution.costs import CostModel, commission_for
+from strategies.risk_profile import SIZING_METHODS
 
-SIZING_FIXED_FRACTION = 0
-SIZING_FIXED_RISK = 1
-SIZING_METHODS = {"fixed_fraction": SIZING_FIXED_FRACTION, "fixed_risk": SIZING_FIXED_RISK}
+# The sizing method names are strategies' vocabulary; these are their codes here.
+SIZING_FIXED_FRACTION = SIZING_METHODS["fixed_fraction"]
+SIZING_FIXED_RISK = SIZING_METHODS["fixed_risk"]
 
 
 @njit(cache=True)

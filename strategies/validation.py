@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from strategies.backtest.settings import BacktestSettings, SettingsError
 from strategies.base import ParameterError
 from strategies.registry import UnknownStrategy, get_strategy
+from strategies.risk_profile import RiskProfile, SettingsError
 
 if TYPE_CHECKING:  # pragma: no cover
     from strategies.models import Strategy
 
-# BacktestSettings field -> the Strategy model field that feeds it
+# RiskProfile field -> the Strategy model field that feeds it
 _MODEL_FIELDS = {
     "sizing_method": "sizing_method",
     "position_fraction": "position_fraction",
@@ -50,7 +50,7 @@ def strategy_errors(strategy: Strategy) -> dict[str, list[str]]:
         if not cls.supports_short:
             errors["allow_short"] = [f"{cls.name} does not support shorts"]
     try:
-        BacktestSettings.from_strategy(strategy)
+        RiskProfile.from_strategy(strategy)
     except SettingsError as exc:
         for field, message in exc.errors.items():
             if field.startswith("risk_settings."):

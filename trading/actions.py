@@ -1,7 +1,7 @@
 """Writes started from the pages, the trading API and the admin, in one place.
 
 Each one delegates to the owning app's service (execution.commands for anything that
-touches the broker, strategies.services / strategies.tasks for strategies and backtests)
+touches the broker, strategies.services for strategies, execution.backtest for backtests)
 so that the page, the API and the admin behave the same. Only the engine talks to the
 broker: cancel, close and the kill switch become commands it picks up.
 """
@@ -118,22 +118,22 @@ def close_trade(trade: Any, user: Any = None) -> Any:
 
 def start_backtest(strategy: Strategy, user: Any = None) -> Any:
     """Create a BacktestRun of ``strategy`` (its universe, timeframe and risk settings) and
-    run it in the background (strategies.tasks.run_backtest) once the row is committed.
+    run it in the background (execution.backtest.tasks.run_backtest) once the row is committed.
 
     Without the task module the run happens in this request (still correct, just slower).
     """
     from django.core.exceptions import ValidationError
 
     try:
-        tasks = importlib.import_module("strategies.tasks")
+        tasks = importlib.import_module("execution.backtest.tasks")
         task = tasks.run_backtest
     except (ImportError, AttributeError):
         task = None
     try:
         if task is None:
-            return _service("strategies.services", "backtest_strategy_row")(strategy)
-        create = _service("strategies.services", "create_backtest_run")
-        from strategies.backtest import BacktestSettings
+            return _service("execution.backtest.services", "backtest_strategy_row")(strategy)
+        create = _service("execution.backtest.services", "create_backtest_run")
+        from execution.backtest import BacktestSettings
 
         with transaction.atomic():
             run = create(

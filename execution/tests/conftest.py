@@ -10,6 +10,14 @@ from execution.costs import CostModel
 from marketdata.models import Stock
 from strategies.models import Strategy
 
+# The backtest tests use the strategies tests' stocks with stored bars and API clients.
+from strategies.tests.conftest import (  # noqa: F401
+    fast_password_hashing,
+    stored_bars,
+    trader_client,
+    viewer_client,
+)
+
 T0 = datetime(2024, 1, 2, tzinfo=UTC)
 
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 import numpy as np
 import pytest
 
-from execution import pipeline, risk, services
+from execution import pipeline, protections, risk, services
 from execution.models import EquitySnapshot, Order, Protection, Trade
 from execution.services import OrderIntent
 from strategies.models import StrategyEvent
@@ -244,7 +244,7 @@ def test_cooldown_and_stop_streak_protections_use_the_backtester_rules(strategy,
             exit_price=95,
             exit_reason="stop_loss",
         )
-        made += risk.protections_after_exit(t)
+        made += protections.protections_after_exit(t)
     kinds = [p.kind for p in made]
     assert kinds.count("cooldown") == 2 and kinds.count("stoploss_streak") == 1
     cooldown = Protection.objects.filter(kind="cooldown").order_by("-expires_at").first()
@@ -258,16 +258,16 @@ def test_max_drawdown_protection(strategy):
     strategy.risk_settings = {"max_drawdown": 0.1, "max_drawdown_window": 5, "max_drawdown_pause": 3}
     for i, equity in enumerate([100, 110, 105, 98]):
         EquitySnapshot.objects.create(timestamp=datetime(2024, 1, 2 + i, tzinfo=UTC), equity=equity, cash=0)
-    lock = risk.drawdown_protection(strategy, datetime(2024, 1, 5, tzinfo=UTC))
+    lock = protections.drawdown_protection(strategy, datetime(2024, 1, 5, tzinfo=UTC))
     assert lock is not None and lock.kind == "max_drawdown"
     assert "10.9% below its peak of the last 5 bars (limit 10.0%)" in lock.reason
-    assert risk.drawdown_protection(strategy, datetime(2024, 1, 4, tzinfo=UTC)) is None
+    assert protections.drawdown_protection(strategy, datetime(2024, 1, 4, tzinfo=UTC)) is None
 
 
 def test_bar_index_round_trips():
     ts = datetime(2024, 1, 5, tzinfo=UTC)
-    assert risk.bar_time(risk.bar_index(ts, "1day"), "1day") == ts
+    assert protections.bar_time(protections.bar_index(ts, "1day"), "1day") == ts
     hour = datetime(2024, 1, 5, 15, tzinfo=UTC)
-    assert risk.bar_time(risk.bar_index(hour, "1h"), "1h") == hour
-    assert risk.bar_time(10**7, "1day").year == 9999
-    assert np.int64(risk.bar_index(ts, "1day")) > 0
+    assert protections.bar_time(protections.bar_index(hour, "1h"), "1h") == hour
+    assert protections.bar_time(10**7, "1day").year == 9999
+    assert np.int64(protections.bar_index(ts, "1day")) > 0

@@ -4,7 +4,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from strategies.models import BacktestRun, Strategy
+from execution.models import BacktestRun
+from strategies.models import Strategy
 
 pytestmark = pytest.mark.django_db
 

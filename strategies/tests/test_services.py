@@ -1,4 +1,4 @@
-"""Strategy services: validated create/update, activation, idempotent signals, backtest runs."""
+"""Strategy services: validated create/update, activation, idempotent signals."""
 
 from decimal import Decimal
 
@@ -6,9 +6,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from strategies import services
-from strategies.backtest import BacktestSettings
-from strategies.models import BacktestRun, Strategy, StrategyEvent, TradeSignal
-from strategies.tasks import run_backtest
+from strategies.models import Strategy, StrategyEvent, TradeSignal
 
 pytestmark = pytest.mark.django_db
 
@@ -124,87 +122,3 @@ def test_signals_are_stored_once_with_reasons_and_snapshot(stored_bars):
     assert signal.price > 0
     latest = services.evaluate_signals(strategy, "AAA", latest_only=True)
     assert all(s.timestamp == max(x.timestamp for x in first) for s in latest) or latest == []
-
-
-def test_backtest_run_through_the_task(stored_bars):
-    run = services.create_backtest_run(
-        strategy_class="sma_crossover", parameters={"fast": 5, "slow": 20}, symbols=["AAA", "BBB"]
-    )
-    run_backtest.enqueue(run.pk)
-    run.refresh_from_db()
-    assert run.status == "done", run.error
-    assert run.metrics["trades"] == len(run.trades) > 0
-    assert run.equity_curve[0][0].startswith("2020-01-01")
-    assert {"symbol", "entry_time", "pnl", "exit_reason"} <= set(run.trades[0])
-    assert run_backtest.call(run.pk) == "done"  # not re-run
-    assert run_backtest.call(999999) == "missing"
-
-
-def test_backtest_of_a_strategy_row_uses_its_settings(stored_bars):
-    strategy = make(stored_bars, risk_settings={"initial_cash": 5000.0, "commission": "none"})
-    run = services.backtest_strategy_row(strategy)
-    assert run.status == "done"
-    assert run.settings["initial_cash"] == 5000.0 and run.settings["stop_type"] == "percent"
-    assert run.metrics["initial_equity"] == 5000.0
-    assert run.strategy == strategy
-
-
-def test_failed_backtest_records_its_error(stored_bars):
-    run = services.create_backtest_run(strategy_class="sma_crossover", symbols=["AAA"])
-    run.start = run.end = None
-    run.parameters = {"fast": 50, "slow": 20}
-    run.save()
-    services.execute_backtest_run(run)
-    run.refresh_from_db()
-    assert run.status == "failed" and "fast" in run.error
-
-
-def test_backtest_request_validation(stored_bars):
-    with pytest.raises(ValidationError) as info:
-        services.create_backtest_run(
-            strategy_class="sma_crossover",
-            parameters={"fast": "x"},
-            symbols=["AAA", "NOPE"],
-            settings={"initial_cash": -1},
-        )
-    errors = info.value.message_dict
-    assert "parameters.fast" in errors and "symbols" in errors and "settings.initial_cash" in errors
-    assert not BacktestRun.objects.exists()
-
-
-def test_settings_from_strategy_row(stored_bars):
-    strategy = make(
-        stored_bars,
-        take_profit_type="r_multiple",
-        take_profit_value=Decimal("2"),
-        risk_settings={"slippage_bps": 5, "cooldown_bars": 3, "something_for_live": True},
-    )
-    settings = BacktestSettings.from_strategy(strategy)
-    assert settings.stop_type == "percent" and settings.stop_value == 5.0
-    assert settings.target_type == "r_multiple" and settings.costs.slippage_bps == 5.0
-    assert settings.cooldown_bars == 3
-    from strategies.backtest.stops import levels
-
-    assert levels("long", 100.0, None, strategy) == (95.0, 110.0)
-    assert levels(-1, 100.0, 2.0, settings) == pytest.approx((105.0, 90.0))
-
-
-def test_unexpected_error_marks_the_run_failed(stored_bars, monkeypatch):
-    run = services.create_backtest_run(strategy_class="sma_crossover", symbols=["AAA"])
-
-    def boom(*args, **kwargs):
-        raise RuntimeError("disk on fire")
-
-    monkeypatch.setattr(services, "run_from_inputs", boom)
-    services.execute_backtest_run(run)
-    run.refresh_from_db()
-    assert run.status == "failed" and "RuntimeError: disk on fire" in run.error
-
-
-def test_warmup_covers_the_atr_of_atr_stops(stored_bars):
-    from strategies.library.sma_crossover import SmaCrossover
-
-    plain = BacktestSettings()
-    atr = BacktestSettings(stop_type="atr", stop_value=2.0, atr_length=14)
-    assert services.warmup_bars(SmaCrossover(), plain) == 31
-    assert services.warmup_bars(SmaCrossover(), atr) == 141

@@ -16,11 +16,11 @@ from datetime import datetime
 import pandas as pd
 
 from marketdata.indicators import IndicatorSpec, compute
-from strategies.backtest.settings import BacktestSettings
 from strategies.base import Strategy as StrategyImpl
 from strategies.events import record_event
 from strategies.models import Severity, Strategy
 from strategies.registry import get_strategy
+from strategies.risk_profile import RiskProfile
 
 SIGNAL_TAIL = 20  # rows handed to signals(): the built-ins look back at most two bars
 HISTORY_BARS = 5000  # longest indicator window per symbol
@@ -45,7 +45,7 @@ class Runner:
 def make_runner(model: Strategy) -> Runner:
     """The runner of ``model``; raises whatever its class or risk settings refuse."""
     impl = get_strategy(model.strategy_class)(model.parameters, allow_short=model.allow_short)
-    settings_ = BacktestSettings.from_strategy(model)
+    settings_ = RiskProfile.from_strategy(model)
     atr_spec = IndicatorSpec.of("atr", length=settings_.atr_length) if settings_.needs_atr else None
     symbols = sorted(s.symbol for s in model.stocks.all())
     return Runner(model, impl, symbols, atr_spec, list(impl.indicators()))

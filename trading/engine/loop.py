@@ -4,7 +4,7 @@
 left is the order of a bar's step and the loop between bars, which read best in one place.)
 
 One :meth:`Engine.step` per bar time of a timeframe, for every symbol that has a bar
-then, in the backtester's order (strategies/backtest/engine.py):
+then, in the backtester's order (execution/backtest/engine.py):
 
 1. the broker sees the bar: market orders fill at its open (then the stop and target of
    a new position are placed), then stops and limits against its range;
@@ -36,7 +36,7 @@ from django.db import connection
 from django.utils import timezone
 
 from execution import commands as engine_commands
-from execution import pipeline, risk, services
+from execution import pipeline, protections, services
 from execution.brokers import get_broker
 from execution.brokers.base import Broker, BrokerError, BrokerUnavailable, ConnectionEvent
 from execution.equity import record_equity_snapshot
@@ -389,7 +389,7 @@ class Engine:
                 book = None
                 for runner in runners:
                     if (runner.model.risk_settings or {}).get("max_drawdown"):
-                        risk.drawdown_protection(runner.model, ts, account.net_liquidation)
+                        protections.drawdown_protection(runner.model, ts, account.net_liquidation)
                     entries = signals.get(runner.model.pk, [])
                     if any(kind.startswith("entry") for _, kind, _, _ in entries):
                         book = book or pipeline.Book.from_broker(account, last_prices)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from execution.models import Fill, Order, Trade
+from execution.models import BacktestRun, Fill, Order, Trade
 from marketdata.models import Bar, Stock
-from strategies.models import BacktestRun, Strategy, StrategyEvent, TradeSignal
+from strategies.models import Strategy, StrategyEvent, TradeSignal
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 

@@ -5,8 +5,8 @@ import pytest
 from django.contrib.admin.sites import site
 from django.urls import reverse
 
-from execution.models import Order, Trade
-from strategies.models import StrategyEvent, SweepRun
+from execution.models import Order, SweepRun, Trade
+from strategies.models import StrategyEvent
 from trading import actions
 from trading.models import AlertRule
 from trading.tests.factories import (
@@ -138,7 +138,7 @@ def test_export_trades_csv(admin_client, world):
 def test_backtest_compare_action_redirects(admin_client, world):
     other = make_backtest(world["strategy"])
     response = admin_client.post(
-        reverse("admin:strategies_backtestrun_changelist"),
+        reverse("admin:execution_backtestrun_changelist"),
         {"action": "compare", "_selected_action": [world["run"].pk, other.pk]},
     )
     assert response.status_code == 302 and "ids=" in response["Location"]

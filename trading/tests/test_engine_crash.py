@@ -46,8 +46,8 @@ from datetime import datetime, UTC
 from execution.models import Fill, Order, PaperAccount, PaperFill, PaperOrder, Trade
 from execution.reconcile import database_net_positions
 from marketdata.selectors import bars_frame
-from strategies.backtest.runner import run_backtest
-from strategies.backtest.settings import BacktestSettings
+from execution.backtest.runner import run_backtest
+from execution.backtest.settings import BacktestSettings
 from strategies.models import Strategy
 from strategies.services import build_strategy
 

@@ -5,12 +5,12 @@ from decimal import Decimal
 
 import pytest
 
+from execution.backtest.runner import run_backtest
+from execution.backtest.settings import BacktestSettings
 from execution.brokers.paper import PaperBroker
 from execution.models import Fill, Order, Trade
 from marketdata.selectors import bars_frame
 from marketdata.services import load_sample
-from strategies.backtest.runner import run_backtest
-from strategies.backtest.settings import BacktestSettings
 from strategies.models import Strategy
 from strategies.services import build_strategy, create_strategy, set_active
 from trading.engine import Engine, EngineOptions

@@ -8,8 +8,8 @@ from django.urls import reverse
 
 from execution import reports
 from execution import selectors as execution_selectors
-from execution.models import EngineCommand, EquitySnapshot
-from strategies.models import BacktestRun, Strategy, StrategyEvent
+from execution.models import BacktestRun, EngineCommand, EquitySnapshot
+from strategies.models import Strategy, StrategyEvent
 from trading import actions
 from trading.templatetags.trading_extras import metric
 from trading.tests.factories import make_backtest, make_open_order, make_stock, make_story, make_strategy

@@ -7,9 +7,9 @@ from typing import Any
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
-from execution.models import OrderStatus
+from execution.models import BacktestStatus, OrderStatus
 from strategies.base import ParameterError
-from strategies.models import BacktestStatus, Severity, Strategy
+from strategies.models import Severity, Strategy
 from strategies.registry import UnknownStrategy, get_strategy
 from trading.models import AlertEventType, AlertRule
 

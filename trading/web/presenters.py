@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from execution.models import Order, Trade
+from execution.models import BacktestRun, BacktestStatus, Order, Trade
 from execution.selectors import Position
-from strategies.models import BacktestRun, BacktestStatus, Strategy, StrategyEvent, TradeSignal
+from strategies.models import Strategy, StrategyEvent, TradeSignal
 
 ZERO = Decimal("0")
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from django.db.models import QuerySet
 
-from strategies.models import BacktestRun
+from execution.models import BacktestRun
 
 
 def backtests(strategy_id: int | None = None, status: str = "") -> QuerySet:

@@ -8,8 +8,8 @@ from typing import Any
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
-from execution.models import Protection, TradeStatus
-from strategies.models import BacktestRun, Strategy, TradeSignal
+from execution.models import BacktestRun, Protection, TradeStatus
+from strategies.models import Strategy, TradeSignal
 from trading.web.presenters import strategy_state
 
 

@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from strategies.models import BacktestRun
+from execution.models import BacktestRun
 from trading.web.forms import BacktestFilterForm
 from trading.web.presenters import backtest_chart, metric_rows
 from trading.web.selectors.backtests import backtests, backtests_by_ids

@@ -5,10 +5,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from execution.backtest import engine
+from execution.backtest.settings import BacktestSettings
 from execution.costs import CostModel
-from strategies.backtest import engine
-from strategies.backtest.settings import BacktestSettings
-from strategies.tests.reference import Reference
+from execution.tests.backtest_reference import Reference
 
 
 def random_market(seed: int, n: int, m: int, gaps: bool):

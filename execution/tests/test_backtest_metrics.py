@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from strategies.backtest import engine
-from strategies.backtest.metrics import compute_metrics, longest_run, periods_per_year
+from execution.backtest import engine
+from execution.backtest.metrics import compute_metrics, longest_run, periods_per_year
 
 
 def trades_with(pnls, notional=100.0):

@@ -16,7 +16,8 @@ The rules, bar ``t`` by bar ``t`` (docs/strategies.md, "Fill rules", says the sa
    bar's signals: exits first, then entries, checked against protections and the
    position limit and sized on this close's equity. They fill at the next bar's open.
 
-Costs, sizing, stop levels and protections are the shared compiled functions.
+The fill model and the cash rule (:mod:`execution.fills`), costs, sizing, stop levels
+and protections are the shared compiled functions, the paper broker's too.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ import math
 import numpy as np
 from numba import njit
 
-from execution.costs import commission_for, slipped_price
+from execution.costs import commission_for
+from execution.fills import ORDER_LIMIT, ORDER_MARKET, ORDER_STOP, fill_price, free_cash_change
 from execution.protection_rules import (
     cooldown_until,
     drawdown_triggered,
@@ -35,7 +37,7 @@ from execution.protection_rules import (
     stop_streak_triggered,
 )
 from execution.sizing import fit_to_cash, position_size
-from strategies.backtest.stops import STOP_NONE, stop_target
+from execution.stops import STOP_NONE, stop_target
 
 # signal flags
 ENTRY_LONG = np.int8(1)
@@ -100,12 +102,16 @@ S_TRADES, S_REJECTED, S_CASH = 0, 1, 2
 
 
 @njit(cache=True)
-def _close_position(
+def _close_trade(
     j,
     t,
     price,
-    fee,
     reason,
+    cash,
+    n_trades,
+    n_open,
+    costs,
+    cooldown,
     pos,
     entry_price,
     entry_fee,
@@ -113,11 +119,15 @@ def _close_position(
     signal_bar,
     stops,
     targets,
+    symbol_lock,
     trades,
-    n_trades,
 ):
-    """Write the trade row of symbol ``j``'s position closed at ``price``; returns its P&L."""
+    """Close symbol ``j``'s position with a fill at ``price`` on bar ``t``: its commission
+    and cash, its trade row, and the symbol's cooldown. Returns (cash, trades, open)."""
+    cmodel, per_share, minimum, maximum_pct, percent = costs
     q = pos[j]
+    fee = commission_for(abs(q), price, cmodel, per_share, minimum, maximum_pct, percent)
+    cash += q * price - fee
     direction = 1.0 if q > 0 else -1.0
     qty = abs(q)
     pnl = direction * qty * (price - entry_price[j]) - entry_fee[j] - fee
@@ -137,7 +147,8 @@ def _close_position(
     row[T_STOP] = stops[j]
     row[T_TARGET] = targets[j]
     pos[j] = 0.0
-    return pnl
+    symbol_lock[j] = max(symbol_lock[j], cooldown_until(t, cooldown))
+    return cash, n_trades + 1, n_open - 1
 
 
 @njit(cache=True)
@@ -179,6 +190,10 @@ def simulate(open_, high, low, close, atr, sig, p, trades, equity, in_market, su
     rejected = 0
     n_open = 0
     n_pending = 0  # entry orders waiting for their fill
+    costs = (cmodel, per_share, minimum, maximum_pct, percent)
+    # the per-symbol arrays a trade's close reads and clears
+    book = (pos, entry_price, entry_fee, entry_bar, signal_bar, stops, targets, symbol_lock)
+    nan = math.nan
 
     for t in range(n):
         if n_open > 0 or n_pending > 0:
@@ -190,28 +205,10 @@ def simulate(open_, high, low, close, atr, sig, p, trades, equity, in_market, su
                 pend_exit[j] = False
                 if pos[j] == 0.0:
                     continue
-                price = slipped_price(o, pos[j] < 0.0, bps)
-                fee = commission_for(abs(pos[j]), price, cmodel, per_share, minimum, maximum_pct, percent)
-                cash += pos[j] * price - fee
-                _close_position(
-                    j,
-                    t,
-                    price,
-                    fee,
-                    REASON_SIGNAL,
-                    pos,
-                    entry_price,
-                    entry_fee,
-                    entry_bar,
-                    signal_bar,
-                    stops,
-                    targets,
-                    trades,
-                    n_trades,
+                price = fill_price(ORDER_MARKET, pos[j] < 0.0, o, high[t, j], low[t, j], nan, nan, bps)
+                cash, n_trades, n_open = _close_trade(
+                    j, t, price, REASON_SIGNAL, cash, n_trades, n_open, costs, cooldown, *book, trades
                 )
-                n_trades += 1
-                n_open -= 1
-                symbol_lock[j] = max(symbol_lock[j], cooldown_until(t, cooldown))
             for j in range(m):
                 d = pend_dir[j]
                 o = open_[t, j]
@@ -219,16 +216,16 @@ def simulate(open_, high, low, close, atr, sig, p, trades, equity, in_market, su
                     continue
                 pend_dir[j] = 0
                 n_pending -= 1
-                price = slipped_price(o, d > 0, bps)
+                price = fill_price(ORDER_MARKET, d > 0, o, high[t, j], low[t, j], nan, nan, bps)
                 stop, target = stop_target(
                     d, price, pend_atr[j], stop_type, stop_value, target_type, target_value
                 )
-                # cash held against open shorts is not free to spend
+                # the cash rule: cash held against open shorts is not free to spend
                 free = cash
                 for k in range(m):
-                    if pos[k] < 0.0:
+                    if pos[k] != 0.0:
                         ref = open_[t, k] if not math.isnan(open_[t, k]) else last_close[k]
-                        free += pos[k] * ref
+                        free += free_cash_change(pos[k], ref, False)
                 qty = fit_to_cash(
                     pend_qty[j], price, free, cmodel, per_share, minimum, maximum_pct, percent, fractional
                 )
@@ -251,44 +248,17 @@ def simulate(open_, high, low, close, atr, sig, p, trades, equity, in_market, su
                 if pos[j] == 0.0 or math.isnan(open_[t, j]):
                     continue
                 o, h, lo = open_[t, j], high[t, j], low[t, j]
-                stop, target = stops[j], targets[j]
-                price = math.nan
+                exit_buys = pos[j] < 0.0
                 reason = REASON_STOP
-                if pos[j] > 0.0:
-                    if lo <= stop:
-                        price = slipped_price(min(o, stop), False, bps)
-                    elif h >= target:
-                        price = max(o, target)
-                        reason = REASON_TARGET
-                else:
-                    if h >= stop:
-                        price = slipped_price(max(o, stop), True, bps)
-                    elif lo <= target:
-                        price = min(o, target)
-                        reason = REASON_TARGET
+                price = fill_price(ORDER_STOP, exit_buys, o, h, lo, stops[j], nan, bps)
+                if math.isnan(price):
+                    reason = REASON_TARGET
+                    price = fill_price(ORDER_LIMIT, exit_buys, o, h, lo, nan, targets[j], bps)
                 if math.isnan(price):
                     continue
-                fee = commission_for(abs(pos[j]), price, cmodel, per_share, minimum, maximum_pct, percent)
-                cash += pos[j] * price - fee
-                _close_position(
-                    j,
-                    t,
-                    price,
-                    fee,
-                    reason,
-                    pos,
-                    entry_price,
-                    entry_fee,
-                    entry_bar,
-                    signal_bar,
-                    stops,
-                    targets,
-                    trades,
-                    n_trades,
+                cash, n_trades, n_open = _close_trade(
+                    j, t, price, reason, cash, n_trades, n_open, costs, cooldown, *book, trades
                 )
-                n_trades += 1
-                n_open -= 1
-                symbol_lock[j] = max(symbol_lock[j], cooldown_until(t, cooldown))
                 if reason == REASON_STOP:
                     stop_bars[n_stops] = t
                     n_stops += 1
@@ -327,12 +297,9 @@ def simulate(open_, high, low, close, atr, sig, p, trades, equity, in_market, su
         for j in range(m):
             if pos[j] == 0.0:
                 continue
-            if pend_exit[j]:
-                free += pos[j] * last_close[j]
-            else:
+            free += free_cash_change(pos[j], last_close[j], pend_exit[j])
+            if not pend_exit[j]:
                 holding += 1
-                if pos[j] < 0.0:
-                    free += pos[j] * last_close[j]
         for j in range(m):
             holding += 1 if pend_dir[j] != 0 else 0
         for j in range(m):
@@ -378,26 +345,11 @@ def simulate(open_, high, low, close, atr, sig, p, trades, equity, in_market, su
         for j in range(m):
             if pos[j] == 0.0:
                 continue
-            price = slipped_price(last_close[j], pos[j] < 0.0, bps)
-            fee = commission_for(abs(pos[j]), price, cmodel, per_share, minimum, maximum_pct, percent)
-            cash += pos[j] * price - fee
-            _close_position(
-                j,
-                t,
-                price,
-                fee,
-                REASON_END,
-                pos,
-                entry_price,
-                entry_fee,
-                entry_bar,
-                signal_bar,
-                stops,
-                targets,
-                trades,
-                n_trades,
+            c = last_close[j]
+            price = fill_price(ORDER_MARKET, pos[j] < 0.0, c, c, c, nan, nan, bps)
+            cash, n_trades, n_open = _close_trade(
+                j, t, price, REASON_END, cash, n_trades, n_open, costs, cooldown, *book, trades
             )
-            n_trades += 1
         equity[t] = cash
     summary[S_TRADES] = n_trades
     summary[S_REJECTED] = rejected

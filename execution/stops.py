@@ -1,4 +1,4 @@
-"""Stop-loss and take-profit levels, computed from the entry fill price.
+"""Stop-loss and take-profit levels, computed from the entry fill price (backtest and live).
 
 :func:`stop_target` is the compiled rule the backtester's loop calls; :func:`levels` is the
 same rule for the live engine, so both place the same stop and target for the same fill.
@@ -20,10 +20,12 @@ from typing import Any
 
 from numba import njit
 
-from strategies.backtest.settings import STOP_TYPES, TARGET_TYPES, BacktestSettings
+from strategies.risk_profile import STOP_TYPES, TARGET_TYPES, RiskProfile
 
-STOP_NONE, STOP_PERCENT, STOP_ATR = 0, 1, 2
-TARGET_NONE, TARGET_PERCENT, TARGET_ATR, TARGET_R = 0, 1, 2, 3
+# The stop and target type names are strategies' vocabulary; these are their codes here.
+STOP_NONE, STOP_PERCENT, STOP_ATR = STOP_TYPES["none"], STOP_TYPES["percent"], STOP_TYPES["atr"]
+TARGET_NONE, TARGET_PERCENT = TARGET_TYPES["none"], TARGET_TYPES["percent"]
+TARGET_ATR, TARGET_R = TARGET_TYPES["atr"], TARGET_TYPES["r_multiple"]
 
 
 @njit(cache=True)
@@ -56,13 +58,13 @@ def levels(
     direction: int | str,
     fill_price: float,
     atr: float | None,
-    strategy_settings: BacktestSettings | Any,
+    strategy_settings: RiskProfile | Any,
 ) -> tuple[float | None, float | None]:
     """(stop, target) for a fill, exactly as the backtester computes them.
 
     ``direction`` is +1/-1 or "long"/"short"; ``atr`` is the ATR of the signal bar (None
-    when the settings use no ATR level); ``strategy_settings`` is a BacktestSettings or a
-    Strategy row (converted with :meth:`BacktestSettings.from_strategy`).
+    when the settings use no ATR level); ``strategy_settings`` is a risk profile (or
+    backtest settings) or a Strategy row (converted with :meth:`RiskProfile.from_strategy`).
     """
     if isinstance(direction, str):
         direction = {"long": 1, "short": -1}[direction]
@@ -70,8 +72,8 @@ def levels(
         raise ValueError(f"direction must be +1 (long) or -1 (short), got {direction!r}")
     settings = (
         strategy_settings
-        if isinstance(strategy_settings, BacktestSettings)
-        else BacktestSettings.from_strategy(strategy_settings)
+        if isinstance(strategy_settings, RiskProfile)
+        else RiskProfile.from_strategy(strategy_settings)
     )
     stop, target = stop_target(
         int(direction),

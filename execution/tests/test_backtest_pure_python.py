@@ -11,21 +11,23 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numba.core.registry import CPUDispatcher
 
+import execution.backtest.engine
 import execution.costs
+import execution.fills
 import execution.protection_rules
 import execution.sizing
-import strategies.backtest.engine
-import strategies.backtest.stops
-from strategies.backtest import engine
-from strategies.tests.reference import Reference
-from strategies.tests.test_backtest_reference import build_settings, random_market, settings_strategy
+import execution.stops
+from execution.backtest import engine
+from execution.tests.backtest_reference import Reference
+from execution.tests.test_backtest_reference import build_settings, random_market, settings_strategy
 
 MODULES = (
     execution.costs,
+    execution.fills,
     execution.sizing,
     execution.protection_rules,
-    strategies.backtest.stops,
-    strategies.backtest.engine,
+    execution.stops,
+    execution.backtest.engine,
 )
 
 
@@ -81,7 +83,7 @@ def test_shared_rules_in_python(pure_python):
     from execution import protection_rules as pr
     from execution.costs import commission_for, slipped_price
     from execution.sizing import fit_to_cash, position_size
-    from strategies.backtest.stops import stop_target
+    from execution.stops import stop_target
 
     assert commission_for(100, 10.0, 1, 0.005, 1.0, 0.01, 0.0) == 1.0  # minimum
     assert commission_for(10000, 10.0, 1, 0.005, 1.0, 0.01, 0.0) == 50.0  # per share

@@ -23,9 +23,9 @@ from typing import Any
 
 import pandas as pd
 
+from execution.backtest.runner import BacktestError, run_backtest
+from execution.backtest.settings import BacktestSettings
 from marketdata.indicators import compute as compute_indicators
-from strategies.backtest.runner import BacktestError, run_backtest
-from strategies.backtest.settings import BacktestSettings
 from strategies.base import ParameterError, without_reasons
 from strategies.base import Strategy as StrategyClass
 

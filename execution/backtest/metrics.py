@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
-from strategies.backtest import engine
+from execution.backtest import engine
 
 # Bars per year: 252 sessions; intraday bars over a 6.5-hour regular session.
 _PERIODS = {

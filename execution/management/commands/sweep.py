@@ -5,8 +5,9 @@ import json
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from strategies.management.commands._options import parse_date, parse_grid, parse_params
-from strategies.services import run_and_store_sweep
+from execution.backtest.services import run_and_store_sweep
+from execution.management.commands._options import parse_date, parse_grid
+from strategies.management.commands._options import parse_params
 
 
 def _fmt(value, pct=False):

@@ -5,10 +5,11 @@ import json
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from strategies.backtest import BacktestError
-from strategies.backtest.report import metrics_table, trades_table
-from strategies.management.commands._options import parse_date, parse_params
-from strategies.services import create_backtest_run, run_from_inputs, store_result
+from execution.backtest import BacktestError
+from execution.backtest.report import metrics_table, trades_table
+from execution.backtest.services import create_backtest_run, run_from_inputs, store_result
+from execution.management.commands._options import parse_date
+from strategies.management.commands._options import parse_params
 
 
 def _error_text(exc: ValidationError) -> str:

@@ -1,29 +1,38 @@
-"""Backtest settings: cash, costs, sizing, stops, position limit and protections.
+"""A strategy's risk profile: sizing, stops, targets, protections and costs, as plain data.
 
-One frozen object that both the backtester and the live engine can build from a
-:class:`strategies.models.Strategy` row (:meth:`BacktestSettings.from_strategy`), so that
-both read the same risk settings the same way.
+``strategies`` owns this vocabulary and validates it (``Strategy.clean()`` through
+:mod:`strategies.validation`); ``execution`` applies it: the sizing, cost and stop code
+implements the names defined here (the numbers are the codes its compiled loops read),
+the backtester runs on a profile (``execution.backtest.settings.BacktestSettings`` adds
+the loop's parameter vector) and live risk reads its protections from one.
+
+:meth:`RiskProfile.from_strategy` builds the profile of a Strategy row: its risk fields
+plus the keys of ``Strategy.risk_settings``. Every key of ``risk_settings`` must be
+known: a profile key (:data:`RISK_SETTING_KEYS`) or a live risk limit
+(:data:`LIVE_RISK_SETTING_KEYS`); any other key is refused with the closest known one,
+because a misspelt limit (``max_positon_pct``) would otherwise be silently off.
 """
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import asdict, dataclass, field, fields, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from django.conf import settings as django_settings
 
-from execution.costs import COMMISSION_MODELS, CostModel
-from execution.sizing import SIZING_METHODS
-
 if TYPE_CHECKING:  # pragma: no cover
-    from strategies.models import Strategy as StrategyModel
+    from strategies.models import Strategy
 
+# The vocabulary: name -> the code execution's compiled functions read. The codes are
+# compiled into numba's on-disk cache as constants; never renumber them.
+SIZING_METHODS = {"fixed_fraction": 0, "fixed_risk": 1}
 STOP_TYPES = {"none": 0, "percent": 1, "atr": 2}
 TARGET_TYPES = {"none": 0, "percent": 1, "atr": 2, "r_multiple": 3}
+COMMISSION_MODELS = {"none": 0, "per_share": 1, "percent": 2}
 
-# Keys of Strategy.risk_settings that the backtester reads (others belong to live risk checks).
+# Keys of Strategy.risk_settings that feed the profile (the backtester reads them all).
 RISK_SETTING_KEYS = {
     "initial_cash": float,
     "commission": str,
@@ -42,12 +51,34 @@ RISK_SETTING_KEYS = {
     "max_drawdown_pause": int,
 }
 
+# Keys of Strategy.risk_settings that only the live pre-trade checks read
+# (execution.risk.check_entry; docs/execution.md has the table).
+LIVE_RISK_SETTING_KEYS = frozenset(
+    {
+        "trading_hours",
+        "max_orders_per_minute",
+        "max_daily_loss",
+        "allow_multiple_positions",
+        "max_position_shares",
+        "max_position_pct",
+    }
+)
+
+KNOWN_RISK_SETTING_KEYS = frozenset(RISK_SETTING_KEYS) | LIVE_RISK_SETTING_KEYS
 
 _KIND_NAMES = {"float": "a number", "int": "a whole number", "bool": "true or false", "str": "a string"}
 
 
+class SettingsError(ValueError):
+    """An invalid risk profile; ``errors`` maps each bad field to its message."""
+
+    def __init__(self, errors: dict[str, str]):
+        self.errors = errors
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+
+
 def _is_kind(value: Any, kind: str) -> bool:
-    """Whether a JSON value fits a settings field annotated ``kind`` (bool is not a number)."""
+    """Whether a JSON value fits a profile field annotated ``kind`` (bool is not a number)."""
     if kind == "bool":
         return isinstance(value, bool)
     if kind == "str":
@@ -59,21 +90,47 @@ def _is_kind(value: Any, kind: str) -> bool:
     return isinstance(value, int | float) and value == value  # no NaN
 
 
-class SettingsError(ValueError):
-    """Invalid backtest settings; ``errors`` maps each bad field to its message."""
-
-    def __init__(self, errors: dict[str, str]):
-        self.errors = errors
-        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
-
-
 def _default_cash() -> float:
     return float(getattr(django_settings, "PAPER_STARTING_CASH", 100000))
 
 
 @dataclass(frozen=True)
-class BacktestSettings:
-    """Everything besides the strategy and the bars that decides a backtest's trades.
+class CostModel:
+    """Commission and slippage settings. Defaults: the IBKR fixed schedule, 1 bp slippage.
+
+    per_share: USD 0.005 a share, at least USD 1.00, at most 1% of the trade value.
+    percent: ``percent`` of the trade value (0.001 = 0.1 %).
+    """
+
+    commission: str = "per_share"
+    per_share: float = 0.005
+    minimum: float = 1.00
+    maximum_pct: float = 0.01
+    percent: float = 0.0
+    slippage_bps: float = 1.0
+
+    def __post_init__(self):
+        if self.commission not in COMMISSION_MODELS:
+            raise ValueError(
+                f"commission must be one of {', '.join(COMMISSION_MODELS)}, got {self.commission!r}"
+            )
+        for name in ("per_share", "minimum", "maximum_pct", "percent", "slippage_bps"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
+
+    @property
+    def code(self) -> int:
+        return COMMISSION_MODELS[self.commission]
+
+    def as_args(self) -> tuple[int, float, float, float, float]:
+        """The model's code and numbers, the positional arguments of
+        ``execution.costs.commission_for`` after quantity and price."""
+        return (self.code, self.per_share, self.minimum, self.maximum_pct, self.percent)
+
+
+@dataclass(frozen=True)
+class RiskProfile:
+    """Everything besides the strategy and the bars that decides a strategy's trades.
 
     Percent values (``stop_value`` and ``target_value`` with type ``percent``) are in
     percent: 2.0 means 2 %. Fractions (``position_fraction``, ``risk_per_trade``,
@@ -151,9 +208,10 @@ class BacktestSettings:
 
     # --- construction ---------------------------------------------------------------------
     @classmethod
-    def from_strategy(cls, strategy: StrategyModel, **overrides: Any) -> BacktestSettings:
-        """Settings from a Strategy row: its risk fields plus the backtest keys of
-        ``risk_settings`` (see ``RISK_SETTING_KEYS``); ``overrides`` win."""
+    def from_strategy(cls, strategy: Strategy, **overrides: Any) -> RiskProfile:
+        """The profile of a Strategy row: its risk fields plus the profile keys of
+        ``risk_settings`` (see ``RISK_SETTING_KEYS``); ``overrides`` win. An unknown key of
+        ``risk_settings`` raises SettingsError."""
         extra = parse_risk_settings(strategy.risk_settings or {})
         cost_fields = {
             "commission": extra.pop("commission", None),
@@ -182,7 +240,7 @@ class BacktestSettings:
         return cls(**values)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> BacktestSettings:
+    def from_dict(cls, data: dict[str, Any]) -> RiskProfile:
         """The inverse of :meth:`to_dict`; unknown keys and bad values raise SettingsError."""
         data = dict(data)
         errors: dict[str, str] = {}
@@ -213,55 +271,36 @@ class BacktestSettings:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def with_(self, **changes: Any) -> BacktestSettings:
+    def with_(self, **changes: Any) -> RiskProfile:
         return replace(self, **changes)
 
-    # --- the compiled loop's view -------------------------------------------------------------
     @property
     def needs_atr(self) -> bool:
         return self.stop_type == "atr" or self.target_type == "atr"
 
-    def as_array(self) -> np.ndarray:
-        """The float64 parameter vector the numba loop reads (indices in ``engine.P_*``)."""
-        from strategies.backtest import engine as e
 
-        p = np.zeros(e.P_SIZE, dtype=np.float64)
-        p[e.P_CASH] = self.initial_cash
-        p[e.P_COMMISSION_MODEL] = COMMISSION_MODELS[self.costs.commission]
-        p[e.P_PER_SHARE] = self.costs.per_share
-        p[e.P_MINIMUM] = self.costs.minimum
-        p[e.P_MAXIMUM_PCT] = self.costs.maximum_pct
-        p[e.P_PERCENT] = self.costs.percent
-        p[e.P_SLIPPAGE_BPS] = self.costs.slippage_bps
-        p[e.P_SIZING] = SIZING_METHODS[self.sizing_method]
-        p[e.P_FRACTION] = self.position_fraction
-        p[e.P_RISK_FRACTION] = self.risk_per_trade
-        p[e.P_FRACTIONAL] = 1.0 if self.fractional_shares else 0.0
-        p[e.P_STOP_TYPE] = STOP_TYPES[self.stop_type]
-        p[e.P_STOP_VALUE] = self.stop_value
-        p[e.P_TARGET_TYPE] = TARGET_TYPES[self.target_type]
-        p[e.P_TARGET_VALUE] = self.target_value
-        p[e.P_MAX_POSITIONS] = self.max_open_positions
-        p[e.P_ALLOW_SHORT] = 1.0 if self.allow_short else 0.0
-        p[e.P_COOLDOWN] = self.cooldown_bars
-        p[e.P_SL_LIMIT] = self.stoploss_guard_limit
-        p[e.P_SL_WINDOW] = self.stoploss_guard_window
-        p[e.P_SL_PAUSE] = self.stoploss_guard_pause
-        p[e.P_DD_MAX] = self.max_drawdown
-        p[e.P_DD_WINDOW] = self.max_drawdown_window
-        p[e.P_DD_PAUSE] = self.max_drawdown_pause
-        return p
+def unknown_key_message(key: str) -> str:
+    """Why a ``risk_settings`` key nobody reads is refused, with the closest known key
+    (the caller names the key itself)."""
+    close = difflib.get_close_matches(key, sorted(KNOWN_RISK_SETTING_KEYS), n=1)
+    known = ", ".join(sorted(KNOWN_RISK_SETTING_KEYS))
+    hint = f"did you mean {close[0]!r}?" if close else f"known keys: {known}"
+    return f"unknown setting (it would have no effect); {hint}"
 
 
 def parse_risk_settings(risk_settings: dict[str, Any]) -> dict[str, Any]:
-    """The backtester's keys of ``Strategy.risk_settings``, type-checked; SettingsError per key.
+    """The profile keys of ``Strategy.risk_settings``, type-checked; SettingsError per key.
 
-    Keys the backtester does not know are left to the live risk checks and ignored here.
+    Live risk keys (:data:`LIVE_RISK_SETTING_KEYS`) are left to the live checks; any other
+    key is an error.
     """
     if not isinstance(risk_settings, dict):
         raise SettingsError({"risk_settings": "expected a JSON object"})
     out: dict[str, Any] = {}
     errors: dict[str, str] = {}
+    for key in risk_settings:
+        if key not in KNOWN_RISK_SETTING_KEYS:
+            errors[f"risk_settings.{key}"] = unknown_key_message(str(key))
     for key, kind in RISK_SETTING_KEYS.items():
         if key not in risk_settings:
             continue

@@ -10,10 +10,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from execution.backtest.settings import STOP_TYPES, TARGET_TYPES, BacktestSettings
 from execution.costs import commission_for, slipped_price
 from execution.sizing import fit_to_cash, position_size
-from strategies.backtest.settings import STOP_TYPES, TARGET_TYPES, BacktestSettings
-from strategies.backtest.stops import stop_target
+from execution.stops import stop_target
 
 
 @dataclass

@@ -1,15 +1,14 @@
-"""Background work for strategies (django.tasks): backtests started from a page or the API."""
+"""Background work for backtests (django.tasks): backtests started from a page or the API."""
 
 from django.tasks import task
 
-from strategies.models import BacktestRun, BacktestStatus
+from execution.backtest.models import BacktestRun, BacktestStatus
+from execution.backtest.services import execute_backtest_run
 
 
 @task()
 def run_backtest(backtest_run_id: int) -> str:
     """Run a pending BacktestRun and store its results; returns its final status."""
-    from strategies.services import execute_backtest_run
-
     run = BacktestRun.objects.filter(pk=backtest_run_id).first()
     if run is None:
         return "missing"

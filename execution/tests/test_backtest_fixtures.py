@@ -2,8 +2,8 @@
 
 import pytest
 
+from execution.backtest import BacktestSettings, run_backtest
 from execution.costs import CostModel
-from strategies.backtest import BacktestSettings, run_backtest
 from strategies.tests.helpers import Scripted, scripted_bars
 
 

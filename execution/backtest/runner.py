@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from execution.backtest import engine
+from execution.backtest.metrics import compute_metrics, periods_per_year
+from execution.backtest.settings import BacktestSettings
 from marketdata.indicators import IndicatorSpec, compute_one
-from strategies.backtest import engine
-from strategies.backtest.metrics import compute_metrics, periods_per_year
-from strategies.backtest.settings import BacktestSettings
 from strategies.base import SignalFrame, Strategy
 
 
