@@ -28,9 +28,9 @@ from execution.models import (
     Trade,
     TradeStatus,
 )
+from execution.signals import engine_command_finished, engine_command_requested
 from strategies.events import record_event
 from strategies.models import Severity, Strategy
-from trading.broadcast import publish
 
 
 class CommandError(ValueError):
@@ -52,7 +52,7 @@ def _enqueue(kind: str, user=None, **targets) -> EngineCommand:
         command_id=command.pk,
         kind=kind,
     )
-    publish("engine", "command.requested", {"id": command.pk, "kind": kind})
+    engine_command_requested.send(sender=EngineCommand, command=command)
     return command
 
 
@@ -157,7 +157,7 @@ def execute_command(command: EngineCommand, broker: Broker, at: datetime | None 
         severity=Severity.INFO if command.status == EngineCommandStatus.DONE else Severity.WARNING,
         command_id=command.pk,
     )
-    publish("engine", f"command.{command.status}", {"id": command.pk, "kind": command.kind, "result": result})
+    engine_command_finished.send(sender=EngineCommand, command=command, result=result)
     return command
 
 

@@ -58,12 +58,12 @@ from execution.models import (
     TradeStatus,
 )
 from execution.protections import protections_after_exit
-from execution.state import IllegalTransition, order_payload, transition
+from execution.signals import fill_created, order_created
+from execution.state import IllegalTransition, transition
 from execution.stops import levels
 from marketdata.models import Stock
 from strategies.events import journal_batch, record_event
 from strategies.models import Severity, Strategy, TradeSignal
-from trading.broadcast import publish
 
 logger = logging.getLogger(__name__)
 ZERO = Decimal("0")
@@ -149,7 +149,7 @@ def _announce_created(order: Order) -> None:
         order_id=order.pk,
         client_order_id=order.client_order_id,
     )
-    publish("orders", "order.created", order_payload(order))
+    order_created.send(sender=Order, order=order)
 
 
 def _known_order(cid: str) -> Order | None:
@@ -466,21 +466,7 @@ def apply_fill(report: FillReport) -> Fill | None:
                 order_id=order.pk,
                 execution_id=report.execution_id,
             )
-            publish(
-                "orders",
-                "fill.created",
-                {
-                    "order_id": order.pk,
-                    "client_order_id": order.client_order_id,
-                    "execution_id": fill.execution_id,
-                    "symbol": order.stock.symbol,
-                    "side": order.side,
-                    "quantity": str(fill.quantity),
-                    "price": str(fill.price),
-                    "commission": str(fill.commission),
-                    "timestamp": fill.timestamp.isoformat(),
-                },
-            )
+            fill_created.send(sender=Fill, order=order, fill=fill)
             trade_book.on_fill(order, fill)
             # one write of the order: totals, status step, the trade an entry opened
             order.save(update_fields=[*FILL_TOTAL_FIELDS, "status", "filled_at", "trade"])

@@ -21,9 +21,9 @@ from datetime import datetime
 from django.utils import timezone
 
 from execution.models import Order, OrderStatus
+from execution.signals import order_updated
 from strategies.events import record_event
 from strategies.models import Severity
-from trading.broadcast import publish
 
 S = OrderStatus
 
@@ -60,27 +60,6 @@ def can_transition(old: str, new: str) -> bool:
     return new in TRANSITIONS.get(old, frozenset())
 
 
-def order_payload(order: Order) -> dict:
-    """What pages receive about an order on the ``orders`` group."""
-    return {
-        "id": order.pk,
-        "client_order_id": order.client_order_id,
-        "broker_order_id": order.broker_order_id,
-        "strategy_id": order.strategy_id,
-        "symbol": order.stock.symbol,
-        "purpose": order.purpose,
-        "side": order.side,
-        "order_type": order.order_type,
-        "quantity": str(order.quantity),
-        "limit_price": None if order.limit_price is None else str(order.limit_price),
-        "stop_price": None if order.stop_price is None else str(order.stop_price),
-        "status": order.status,
-        "filled_quantity": str(order.filled_quantity),
-        "avg_fill_price": None if order.avg_fill_price is None else str(order.avg_fill_price),
-        "reject_reason": order.reject_reason,
-    }
-
-
 def transition(
     order: Order,
     new_status: str,
@@ -89,7 +68,7 @@ def transition(
     at: datetime | None = None,
     save: bool = True,
 ) -> bool:
-    """Move ``order`` to ``new_status``; journal and broadcast it.
+    """Move ``order`` to ``new_status``; journal it and send ``order_updated``.
 
     Returns False when the order is already in that state (a no-op, except that
     ``partially_filled`` -> ``partially_filled`` is a real step: more was filled).
@@ -146,5 +125,5 @@ def transition(
         old_status=old,
         new_status=new_status,
     )
-    publish("orders", "order.updated", order_payload(order))
+    order_updated.send(sender=Order, order=order)
     return True

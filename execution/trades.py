@@ -21,9 +21,9 @@ from execution.models import (
     TradeDirection,
     TradeStatus,
 )
+from execution.signals import trade_closed, trade_opened, trade_updated
 from strategies.events import record_event
 from strategies.models import Severity
-from trading.broadcast import publish
 
 ZERO = Decimal("0")
 EXIT_PURPOSES = (OrderPurpose.EXIT, OrderPurpose.STOP_LOSS, OrderPurpose.TAKE_PROFIT)
@@ -33,32 +33,6 @@ PURPOSE_EXIT_REASON = {
     OrderPurpose.EXIT: ExitReason.SIGNAL,
 }
 PNL_STEP = Decimal("0.000001")
-
-
-def trade_payload(trade: Trade) -> dict:
-    """What pages receive about a trade on the ``trades`` group."""
-
-    def s(value):
-        return None if value is None else str(value)
-
-    return {
-        "id": trade.pk,
-        "strategy_id": trade.strategy_id,
-        "symbol": trade.stock.symbol,
-        "direction": trade.direction,
-        "status": trade.status,
-        "quantity": s(trade.quantity),
-        "entry_time": trade.entry_time.isoformat(),
-        "entry_price": s(trade.entry_price),
-        "exit_time": trade.exit_time.isoformat() if trade.exit_time else None,
-        "exit_price": s(trade.exit_price),
-        "exit_reason": trade.exit_reason,
-        "stop_loss": s(trade.stop_loss),
-        "take_profit": s(trade.take_profit),
-        "realized_pnl": s(trade.realized_pnl),
-        "fees": s(trade.fees),
-        "r_multiple": s(trade.r_multiple),
-    }
 
 
 def _vwap(fills) -> tuple[Decimal, Decimal]:
@@ -114,7 +88,7 @@ def _entry_fill(order: Order, fill: Fill) -> Trade:
             trade_id=trade.pk,
             order_id=order.pk,
         )
-        publish("trades", "trade.opened", trade_payload(trade))
+        trade_opened.send(sender=Trade, trade=trade)
         return trade
     # A further (partial) fill of the same entry: average the entry price.
     entry_fills = list(Fill.objects.filter(order__trade=trade, order__purpose=OrderPurpose.ENTRY))
@@ -122,7 +96,7 @@ def _entry_fill(order: Order, fill: Fill) -> Trade:
     trade.entry_price = trade.entry_price.quantize(PNL_STEP)
     trade.fees += fill.commission
     trade.save(update_fields=["quantity", "entry_price", "fees", "updated_at"])
-    publish("trades", "trade.updated", trade_payload(trade))
+    trade_updated.send(sender=Trade, trade=trade)
     return trade
 
 
@@ -142,7 +116,7 @@ def _exit_fill(order: Order, fill: Fill) -> Trade | None:
     exited, exit_price = _vwap(exit_fills)
     if exited < trade.quantity or trade.status == TradeStatus.CLOSED:
         trade.save(update_fields=["fees", "updated_at"])
-        publish("trades", "trade.updated", trade_payload(trade))
+        trade_updated.send(sender=Trade, trade=trade)
         return trade
     reason = order.context.get("exit_reason") or PURPOSE_EXIT_REASON.get(order.purpose, ExitReason.SIGNAL)
     close_trade(trade, exit_price.quantize(PNL_STEP), fill.timestamp, reason)
@@ -177,7 +151,7 @@ def close_trade(trade: Trade, exit_price: Decimal, at: datetime, reason: str) ->
         realized_pnl=str(trade.realized_pnl),
         holding_seconds=int(holding.total_seconds()),
     )
-    publish("trades", "trade.closed", trade_payload(trade))
+    trade_closed.send(sender=Trade, trade=trade)
 
 
 def refresh_fees(trade: Trade) -> None:
@@ -186,7 +160,7 @@ def refresh_fees(trade: Trade) -> None:
     if trade.status == TradeStatus.CLOSED:
         compute_pnl(trade)
     trade.save()
-    publish("trades", "trade.updated", trade_payload(trade))
+    trade_updated.send(sender=Trade, trade=trade)
 
 
 def update_excursions(trade: Trade, high: Decimal, low: Decimal) -> bool:

@@ -1,4 +1,9 @@
-"""The event journal: write a StrategyEvent and broadcast it after commit."""
+"""The event journal, the whole system's log: write a StrategyEvent and log it.
+
+Every app records here (strategies is the lowest app that holds models the journal
+points at). The journal only writes rows and log lines; for the pages it sends
+``strategies.signals.event_recorded`` per row, which ``trading`` broadcasts after commit.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from typing import Any
 from django.db.models.signals import post_save
 
 from strategies.models import Severity, Strategy, StrategyEvent
-from trading.broadcast import publish
+from strategies.signals import event_recorded
 
 logger = logging.getLogger("strategies.events")
 
@@ -33,8 +38,8 @@ def record_event(
     severity: str = Severity.INFO,
     **metadata: Any,
 ) -> StrategyEvent:
-    """Journal one event (``event_type`` like ``order.rejected``), log it, and publish it on
-    the ``events`` group once the surrounding transaction commits.
+    """Journal one event (``event_type`` like ``order.rejected``), log it, and send
+    ``event_recorded`` (``trading`` publishes it on the ``events`` group after commit).
 
     Inside :func:`journal_batch` the row is written with the others of the block, when the
     block ends (still inside its transaction); the returned event has no pk until then."""
@@ -51,22 +56,8 @@ def record_event(
 
 
 def _announce(event: StrategyEvent) -> None:
-    strategy = event.strategy
     logger.log(_LOG_LEVELS.get(event.severity, logging.INFO), "%s: %s", event.event_type, event.message)
-    publish(
-        "events",
-        "event.created",
-        {
-            "id": event.pk,
-            "strategy_id": strategy.pk if strategy else None,
-            "strategy": strategy.name if strategy else None,
-            "event_type": event.event_type,
-            "severity": event.severity,
-            "message": event.message,
-            "metadata": event.metadata,
-            "created_at": event.created_at.isoformat(),
-        },
-    )
+    event_recorded.send(sender=StrategyEvent, event=event)
 
 
 @contextlib.contextmanager
@@ -76,7 +67,7 @@ def journal_batch():
     Use it *inside* the transaction that makes the changes the events record
     (``with transaction.atomic(), journal_batch():``), so each row still commits (or rolls
     back) with its change. Receivers of ``post_save`` (alerts) are told as for a save;
-    the broadcasts go out after commit, in order. Nested blocks write with the outermost;
+    ``event_recorded`` follows for each, in order. Nested blocks write with the outermost;
     a block left by an exception writes nothing (its transaction rolls back)."""
     if getattr(_batch, "events", None) is not None:
         yield

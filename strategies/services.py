@@ -20,7 +20,7 @@ from strategies.base import Strategy as StrategyClass
 from strategies.events import record_event
 from strategies.models import Strategy, TradeSignal
 from strategies.registry import get_strategy
-from trading.broadcast import publish
+from strategies.signals import trade_signal_created
 
 logger = logging.getLogger("strategies.services")
 
@@ -184,7 +184,7 @@ def evaluate_signals(
     already stored for the same strategy, stock, bar and type is left alone).
 
     Returns the stored rows for the signals found (new or existing), oldest first, and
-    publishes the new ones on the ``signals`` group after commit.
+    sends ``trade_signal_created`` for the new ones (``trading`` broadcasts them after commit).
     """
     if isinstance(stock, str):
         stock = get_stock(stock)
@@ -217,17 +217,5 @@ def evaluate_signals(
     new_keys = {(r.timestamp, r.signal_type) for r in new}
     for signal in stored:
         if (signal.timestamp, signal.signal_type) in new_keys:
-            publish(
-                "signals",
-                "signal.created",
-                {
-                    "id": signal.pk,
-                    "strategy_id": strategy.pk,
-                    "symbol": stock.symbol,
-                    "timestamp": signal.timestamp.isoformat(),
-                    "signal_type": signal.signal_type,
-                    "price": str(signal.price),
-                    "reasons": signal.reasons,
-                },
-            )
+            trade_signal_created.send(sender=TradeSignal, trade_signal=signal)
     return stored

@@ -1,7 +1,8 @@
 """Alerts: journal events a trader asked to hear about, by e-mail or webhook.
 
-Delivery is kept off the trading path: a post_save receiver on StrategyEvent waits for
-the transaction to commit, then enqueues a Django task (``django.tasks``). With the
+Delivery is kept off the trading path: a post_save receiver on StrategyEvent
+(:func:`on_event`, connected in ``TradingConfig.ready()``) waits for the transaction to
+commit, then enqueues a Django task (``django.tasks``). With the
 database backend a worker process sends it; with the immediate backend (the embedded
 default) the task runs on a small background thread so the engine never waits on a mail
 server or a slow webhook. Each delivery is retried with backoff, and every text that
@@ -21,12 +22,12 @@ from typing import Any
 import requests
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import transaction
-from django.db.models.signals import post_save
-from django.dispatch import receiver
+from django.db import connection, transaction
 from django.tasks import task
 
 from config.logging import REDACTED, redact
+from strategies.events import record_event
+from strategies.models import StrategyEvent
 from trading.models import AlertChannel, AlertEventType, AlertRule
 
 logger = logging.getLogger("trading.alerts")
@@ -155,9 +156,6 @@ def matching_rules(alert_types: set[str]) -> list[AlertRule]:
 
 def dispatch(event_id: int) -> dict[str, int]:
     """Send the alerts for one journal event; returns counts (for logs and tests)."""
-    from strategies.events import record_event
-    from strategies.models import StrategyEvent
-
     event = StrategyEvent.objects.select_related("strategy").filter(pk=event_id).first()
     if event is None:
         return {"sent": 0, "failed": 0}
@@ -205,8 +203,6 @@ def _safely(fn: Callable[..., Any], *args: Any) -> None:
     except Exception:
         logger.exception("alert delivery crashed")
     finally:
-        from django.db import connection
-
         connection.close()  # the thread's own connection, not the caller's
 
 
@@ -230,7 +226,6 @@ def enqueue(event_id: int) -> None:
         _enqueue_task(event_id)
 
 
-@receiver(post_save, sender="strategies.StrategyEvent", dispatch_uid="trading.alerts.on_event")
 def on_event(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
     if not created or kwargs.get("raw"):
         return

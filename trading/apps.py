@@ -6,9 +6,13 @@ class TradingConfig(AppConfig):
     name = "trading"
 
     def ready(self) -> None:
-        # Receivers of the lower apps' signals are connected here, once every app is
-        # loaded, as django.contrib apps do (a lower app never imports trading).
-        from execution.backtest.signals import backtest_finished
-        from trading.broadcast import on_backtest_finished
+        # Receivers are connected here, once every app's models are loaded, as
+        # django.contrib apps do (a models module importing its receivers would cycle).
+        from django.db.models.signals import post_save
 
-        backtest_finished.connect(on_backtest_finished, dispatch_uid="trading.broadcast.on_backtest_finished")
+        from strategies.models import StrategyEvent
+        from trading import alerts
+        from trading.realtime import receivers
+
+        receivers.connect()
+        post_save.connect(alerts.on_event, sender=StrategyEvent, dispatch_uid="trading.alerts.on_event")

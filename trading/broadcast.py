@@ -139,8 +139,3 @@ def batched():
 def publish(group: str, kind: str, payload: dict[str, Any]) -> None:
     """Broadcast ``payload`` to ``group`` once the current transaction commits."""
     transaction.on_commit(lambda: send_now(group, kind, payload))
-
-
-def on_backtest_finished(sender: Any, run: Any, **kwargs: Any) -> None:
-    """A stored backtest finished (``execution.backtest.signals``): tell the pages."""
-    publish("events", "backtest.finished", {"id": run.pk, "status": run.status, "metrics": run.metrics})

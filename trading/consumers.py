@@ -30,7 +30,10 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.utils import timezone
 
+from marketdata.models import Bar
+from strategies.models import StrategyEvent
 from trading.groups import is_valid_group
+from trading.realtime.receivers import event_payload
 
 logger = logging.getLogger(__name__)
 
@@ -93,43 +96,21 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
 # --- the local relay ------------------------------------------------------------------------
 
 
-def _event_payload(event: Any) -> dict[str, Any]:
-    """The same payload ``strategies.events.record_event`` broadcasts."""
-    return {
-        "id": event.pk,
-        "strategy_id": event.strategy_id,
-        "strategy": event.strategy.name if event.strategy_id else None,
-        "event_type": event.event_type,
-        "severity": event.severity,
-        "message": event.message,
-        "metadata": event.metadata,
-        "created_at": event.created_at.isoformat(),
-    }
-
-
 def _newest_event_id() -> int:
-    from strategies.models import StrategyEvent
-
     return StrategyEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
 
 
 def _events_after(last_id: int) -> list[dict[str, Any]]:
-    from strategies.models import StrategyEvent
-
     rows = StrategyEvent.objects.filter(id__gt=last_id).select_related("strategy").order_by("id")
-    return [_event_payload(e) for e in rows[:RELAY_BATCH]]
+    return [event_payload(e) for e in rows[:RELAY_BATCH]]
 
 
 def _newest_bar_id() -> int:
-    from marketdata.models import Bar
-
     return Bar.objects.order_by("-id").values_list("id", flat=True).first() or 0
 
 
 def _bars_after(last_id: int, symbols: set[str]) -> tuple[int, list[dict[str, Any]]]:
     """The newest id seen, and the newest new bar per (symbol, timeframe) of ``symbols``."""
-    from marketdata.models import Bar
-
     newest = _newest_bar_id()
     if newest <= last_id or not symbols:
         return newest, []

@@ -1,6 +1,8 @@
 """State of the running system: the engine heartbeat; the traders' alert rules."""
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import EmailValidator, URLValidator
 from django.db import models
 
 
@@ -60,9 +62,6 @@ class AlertRule(models.Model):
         return self.name or f"{self.get_channel_display()} → {self.target}"
 
     def clean(self) -> None:
-        from django.core.exceptions import ValidationError
-        from django.core.validators import EmailValidator, URLValidator
-
         errors: dict[str, str] = {}
         validator = (
             EmailValidator() if self.channel == AlertChannel.EMAIL else URLValidator(["http", "https"])
@@ -82,7 +81,3 @@ class AlertRule(models.Model):
             errors["event_types"] = f"Unknown event types {bad}; choose among {sorted(valid)}."
         if errors:
             raise ValidationError(errors)
-
-
-# Connect the alert receiver (post_save on StrategyEvent) when the models load.
-from trading import alerts as _alerts  # noqa: E402,F401
