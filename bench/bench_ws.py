@@ -6,7 +6,7 @@ Starts daphne (config.asgi) on a free port with REDIS_URL (default redis://127.0
 signs in ``--clients`` sockets with real Django sessions, subscribes them to one group,
 lets them sit idle for ``--idle`` seconds (idle sockets must stay subscribed), then
 publishes ``--rate`` broadcasts a second for ``--seconds`` through the same
-``trading.broadcast.send_now`` the engine uses. Every socket must receive every message, in
+``trading.realtime.broadcast.send_now`` the engine uses. Every socket must receive every message, in
 sequence; latency is publish-to-receive on the same machine. Exits non-zero when a message
 is lost or the p99 is over the target.
 """
@@ -292,7 +292,7 @@ layers = os.environ.get("BENCH_CHANNEL_LAYERS")
 django.setup()
 if layers:
     settings.CHANNEL_LAYERS = json.loads(layers)
-from trading.broadcast import send_now
+from trading.realtime.broadcast import send_now
 group, rate, seconds = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
 count = int(rate * seconds)
 start = time.perf_counter()

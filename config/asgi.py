@@ -12,7 +12,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from config.lifecycle import announce  # noqa: E402
-from trading.routing import websocket_urlpatterns  # noqa: E402
+from trading.realtime.routing import websocket_urlpatterns  # noqa: E402
 
 announce("web (ASGI)")
 

@@ -110,10 +110,10 @@ def test_warmup_covers_the_atr_of_atr_stops(stored_bars):
 
 
 def test_a_finished_run_is_broadcast_on_events(stored_bars, monkeypatch, django_capture_on_commit_callbacks):
-    import trading.broadcast
+    import trading.realtime.broadcast
 
     sent = []
-    monkeypatch.setattr(trading.broadcast, "send_now", lambda *args: sent.append(args))
+    monkeypatch.setattr(trading.realtime.broadcast, "send_now", lambda *args: sent.append(args))
     run = services.create_backtest_run(strategy_class="sma_crossover", symbols=["AAA"])
     with django_capture_on_commit_callbacks(execute=True):
         services.execute_backtest_run(run)

@@ -16,8 +16,8 @@ from typing import Any
 
 from django.utils import timezone
 
-from trading.broadcast import publish
 from trading.models import EngineHeartbeat
+from trading.realtime.broadcast import publish
 
 
 class Heartbeat:

@@ -46,13 +46,13 @@ from execution.trades import update_excursions
 from marketdata.timeframes import offset
 from strategies.events import record_event
 from strategies.models import Severity
-from trading.broadcast import batched
 from trading.engine.bar_feed import DEMO_REPLAY_BARS, StoredBarFeed, price_decimal
 from trading.engine.evaluator import Runner, evaluate
 from trading.engine.heartbeat import Heartbeat
 from trading.engine.locks import StrategyLocks
 from trading.engine.orders import SignalTrader
 from trading.engine.strategy_set import StrategySet
+from trading.realtime.broadcast import batched
 
 logger = logging.getLogger("trading.engine")
 

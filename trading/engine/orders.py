@@ -23,9 +23,9 @@ from execution.models import Order
 from marketdata.indicators import IndicatorSpec, compute
 from strategies.events import record_event
 from strategies.models import Severity, TradeSignal
-from trading.broadcast import publish
 from trading.engine.bar_feed import INDEX_SYMBOL, StoredBarFeed, price_decimal
 from trading.engine.evaluator import Found, Runner
+from trading.realtime.broadcast import publish
 
 logger = logging.getLogger("trading.engine")
 

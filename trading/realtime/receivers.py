@@ -2,7 +2,7 @@
 ``TradingConfig.ready()`` by :func:`connect`).
 
 Each receiver builds its payload when the signal is sent, as the change is made, and
-hands it to :func:`~trading.broadcast.publish`, which defers the send until the
+hands it to :func:`~trading.realtime.broadcast.publish`, which defers the send until the
 transaction commits; so groups, message kinds, payloads and their order are those of
 the calls that make the changes. Receivers are plain functions: no query, no lookup.
 """
@@ -16,7 +16,7 @@ from execution.backtest import signals as backtest_signals
 from execution.presenters import fill_payload, order_payload, trade_payload
 from strategies import signals as strategies_signals
 from strategies.models import StrategyEvent
-from trading.broadcast import publish
+from trading.realtime.broadcast import publish
 
 
 def event_payload(event: StrategyEvent) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from channels.testing import WebsocketCommunicator
 from django.test import Client
 
 from config.asgi import application
-from trading.broadcast import send_now
+from trading.realtime.broadcast import send_now
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -64,7 +64,7 @@ async def test_cross_process_layer_publishes_from_one_long_lived_loop(trader, se
     """With Redis, every send goes through the same publisher loop (a warm connection pool)."""
     from channels.layers import InMemoryChannelLayer, get_channel_layer
 
-    from trading import broadcast
+    from trading.realtime import broadcast
 
     if isinstance(get_channel_layer(), InMemoryChannelLayer):
         pytest.skip("needs a cross-process channel layer (REDIS_URL)")

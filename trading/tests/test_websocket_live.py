@@ -47,10 +47,10 @@ async def test_a_journal_event_reaches_a_subscribed_page(trader):
 
 @pytest.fixture
 def fast_relay(monkeypatch):
-    from trading import consumers
+    from trading.realtime import relay
 
-    monkeypatch.setattr(consumers, "RELAY_INTERVAL_SECONDS", 0.05)
-    return consumers
+    monkeypatch.setattr(relay, "RELAY_INTERVAL_SECONDS", 0.05)
+    return relay
 
 
 async def _next_of_type(communicator, kind, timeout=3):

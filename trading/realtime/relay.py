@@ -1,16 +1,11 @@
-"""The one websocket endpoint, /ws/: signed-in users only; ping and subscribe.
+"""This process's local relay: what the database holds, pushed to this process's sockets.
 
-Messages reach a socket two ways:
-
-- through the channel layer: ``trading.broadcast.publish`` in any process (engine, web,
-  worker) sends to a group, and every subscribed socket gets it;
-- through this process's :class:`LocalRelay`, which reads what the database already holds
-  and pushes it to this process's sockets. It covers what the channel layer cannot: with
-  the in-memory layer (the embedded default) the engine runs in another process, so its
-  broadcasts never arrive here; the relay replays the journal (``StrategyEvent`` rows) to
-  the ``events`` group and nudges ``signals``/``orders``/``trades`` from their event types.
-  It also sends the newest stored bar of each subscribed symbol on ``bars.<SYMBOL>``,
-  whatever the layer, so prices move on the pages even when nobody publishes bars.
+It covers what the channel layer cannot: with the in-memory layer (the embedded default)
+the engine runs in another process, so its broadcasts never arrive here; the relay replays
+the journal (``StrategyEvent`` rows) to the ``events`` group and nudges
+``signals``/``orders``/``trades`` from their event types. It also sends the newest stored
+bar of each subscribed symbol on ``bars.<SYMBOL>``, whatever the layer, so prices move on
+the pages even when nobody publishes bars.
 
 Relay messages have the same shape as broadcasts, with their own ``source`` and ``seq``,
 so pages track them like any other publisher.
@@ -32,7 +27,7 @@ from django.utils import timezone
 
 from marketdata.models import Bar
 from strategies.models import StrategyEvent
-from trading.groups import is_valid_group
+from trading.realtime.groups import bars_group
 from trading.realtime.receivers import event_payload
 
 logger = logging.getLogger(__name__)
@@ -41,59 +36,6 @@ RELAY_INTERVAL_SECONDS = 1.0
 RELAY_BATCH = 200
 # Journal event type prefixes that mean "this group's data changed".
 TRIGGER_GROUPS = {"signal.": "signals", "order.": "orders", "fill.": "orders", "trade.": "trades"}
-
-
-class LiveConsumer(AsyncJsonWebsocketConsumer):
-    """Messages in: ``{"type": "ping"}``, ``{"type": "subscribe", "groups": [...]}``,
-    ``{"type": "unsubscribe", "groups": [...]}``. Messages out: JSON with a ``type``.
-    """
-
-    async def connect(self) -> None:
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await self.close(code=4401)
-            return
-        self.groups_joined: set[str] = set()
-        await self.accept()
-        RELAY.attach(self)
-
-    async def disconnect(self, code: int) -> None:
-        RELAY.detach(self)
-        for group in getattr(self, "groups_joined", set()):
-            await self.channel_layer.group_discard(group, self.channel_name)
-
-    async def receive_json(self, content, **kwargs) -> None:
-        kind = content.get("type") if isinstance(content, dict) else None
-        if kind == "ping":
-            await self.send_json({"type": "pong", "id": content.get("id")})
-        elif kind in ("subscribe", "unsubscribe"):
-            await self._change_subscriptions(kind, content.get("groups"))
-        else:
-            await self.send_json({"type": "error", "error": f"unknown message type {kind!r}"})
-
-    async def _change_subscriptions(self, kind: str, groups: object) -> None:
-        if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
-            await self.send_json({"type": "error", "error": "groups must be a list of names"})
-            return
-        invalid = [g for g in groups if not is_valid_group(g)]
-        if invalid:
-            await self.send_json({"type": "error", "error": f"unknown groups: {invalid}"})
-            return
-        for group in groups:
-            if kind == "subscribe" and group not in self.groups_joined:
-                await self.channel_layer.group_add(group, self.channel_name)
-                self.groups_joined.add(group)
-            elif kind == "unsubscribe" and group in self.groups_joined:
-                await self.channel_layer.group_discard(group, self.channel_name)
-                self.groups_joined.discard(group)
-        await self.send_json({"type": kind + "d", "groups": sorted(self.groups_joined)})
-
-    async def broadcast(self, event: dict) -> None:
-        """Handler for group messages sent by ``trading.broadcast.publish``."""
-        await self.send_json(event["message"])
-
-
-# --- the local relay ------------------------------------------------------------------------
 
 
 def _newest_event_id() -> int:
@@ -143,19 +85,19 @@ class LocalRelay:
 
     def __init__(self) -> None:
         self.source = f"relay:{socket.gethostname()}:{os.getpid()}"
-        self.consumers: set[LiveConsumer] = set()
+        self.consumers: set[AsyncJsonWebsocketConsumer] = set()
         self.task: asyncio.Task | None = None
         self.sequences: dict[str, itertools.count] = {}
         self.last_event_id: int | None = None
         self.last_bar_id: int | None = None
 
-    def attach(self, consumer: LiveConsumer) -> None:
+    def attach(self, consumer: AsyncJsonWebsocketConsumer) -> None:
         self.consumers.add(consumer)
         loop = asyncio.get_running_loop()
         if self.task is None or self.task.done() or self.task.get_loop() is not loop:
             self.task = loop.create_task(self._run())
 
-    def detach(self, consumer: LiveConsumer) -> None:
+    def detach(self, consumer: AsyncJsonWebsocketConsumer) -> None:
         self.consumers.discard(consumer)
 
     @staticmethod
@@ -203,7 +145,7 @@ class LocalRelay:
             self.last_bar_id = await database_sync_to_async(_newest_bar_id)()
         self.last_bar_id, bars = await database_sync_to_async(_bars_after)(self.last_bar_id, symbols)
         for bar in bars:
-            group = f"bars.{bar['symbol']}"
+            group = bars_group(bar["symbol"])
             await self._deliver(group, self._message(group, "bar.updated", bar))
 
     async def _run(self) -> None:

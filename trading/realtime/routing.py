@@ -1,5 +1,5 @@
 from django.urls import path
 
-from trading.consumers import LiveConsumer
+from trading.realtime.consumers import LiveConsumer
 
 websocket_urlpatterns = [path("ws/", LiveConsumer.as_asgi())]
