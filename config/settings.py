@@ -239,6 +239,10 @@ IBKR_CONNECT_TIMEOUT = env.float("IBKR_CONNECT_TIMEOUT", default=10.0)
 
 # --- engine -----------------------------------------------------------------------------
 ENGINE_REPLAY_SPEED = env.str("ENGINE_REPLAY_SPEED", default="20")
+# Live mode (run_trader --live): seconds after a bar close before the feed is asked for
+# the bar, and how long after its close a bar may still be traded (later: stored only).
+ENGINE_BAR_DELAY = env.float("ENGINE_BAR_DELAY", default=2.0)
+ENGINE_STALE_AFTER = env.float("ENGINE_STALE_AFTER", default=60.0)
 ENGINE_HEARTBEAT_STALE_SECONDS = env.int("ENGINE_HEARTBEAT_STALE_SECONDS", default=30)
 ENGINE_LOCK_DIR = Path(env.str("ENGINE_LOCK_DIR", default=str(BASE_DIR / ".cache" / "locks")))
 RISK_MAX_ORDERS_PER_MINUTE = env.int("RISK_MAX_ORDERS_PER_MINUTE", default=600)

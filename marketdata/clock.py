@@ -55,6 +55,11 @@ class Clock(ABC):
             if not self.sleep(remaining, wake):
                 return False
 
+    def real_seconds_until(self, instant: datetime) -> float:
+        """Real seconds until the clock reads ``instant`` (0 when it already does, and
+        always for a clock that only moves when told)."""
+        return max(0.0, (_aware(instant) - self.now()).total_seconds())
+
     def describe(self) -> str:
         return "wall clock"
 
@@ -98,6 +103,9 @@ class SimulatedClock(Clock):
             return True
         return not wake.wait(real)
 
+    def real_seconds_until(self, instant: datetime) -> float:
+        return super().real_seconds_until(instant) / self.speed
+
     def describe(self) -> str:
         return f"simulated clock from {self.start.isoformat()} at {self.speed:g}x"
 
@@ -129,6 +137,9 @@ class ManualClock(Clock):
     def _wait(self, clock_seconds: float, wake: threading.Event | None) -> bool:
         self.advance(clock_seconds)
         return True
+
+    def real_seconds_until(self, instant: datetime) -> float:
+        return 0.0
 
     def describe(self) -> str:
         return f"manual clock at {self.now().isoformat()}"

@@ -49,6 +49,7 @@ from strategies.models import Severity
 from trading.engine.bar_feed import DEMO_REPLAY_BARS, StoredBarFeed, price_decimal
 from trading.engine.evaluator import Runner, evaluate
 from trading.engine.heartbeat import Heartbeat
+from trading.engine.live import LiveDriver, LiveOptions
 from trading.engine.locks import StrategyLocks
 from trading.engine.orders import SignalTrader
 from trading.engine.strategy_set import StrategySet
@@ -70,6 +71,7 @@ class EngineOptions:
     poll_interval: float = 1.0
     heartbeat_interval: float = 2.0
     demo_bars: int = DEMO_REPLAY_BARS
+    live: LiveOptions | None = None  # wake at each bar close and ask the feed (live.py)
 
 
 class Engine:
@@ -92,6 +94,9 @@ class Engine:
         self._last_refresh = time.monotonic()
         self.bars_processed = 0
         self.orders_submitted_at = 0.0
+        self.live: LiveDriver | None = None
+        if self.options.live is not None:
+            self.live = LiveDriver(self, self.options.live)
 
     # the strategies', the feed's and the heartbeat's state, under the engine's old names
     @property
@@ -134,6 +139,7 @@ class Engine:
                 "bars_processed": self.bars_processed,
                 "cursor": {tf: c.isoformat() if c else None for tf, c in self.cursor.items()},
                 "broker_connected": self.broker.is_connected,
+                **(self.live.status() if self.live else {}),
                 **details,
             }
 
@@ -221,6 +227,10 @@ class Engine:
             self.setup()
             if not self.runners:
                 logger.warning("no active strategies to run")
+            if self.live is not None:
+                self.live.start()
+                self.live.run(until=pd.Timestamp(self.options.end) if self.options.end else None)
+                return 0
             speed = self.options.speed
             idle_notice = False
             while not self.stop_requested:

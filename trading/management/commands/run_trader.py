@@ -1,8 +1,11 @@
 """``manage.py run_trader``: the live engine (see docs/execution.md).
 
-Without arguments it trades the active strategies live; with the sample provider that
-means replaying the stored sample as a live feed at ENGINE_REPLAY_SPEED bars a second.
-``--from/--to/--speed max`` replays a fixed period as fast as it can and exits.
+Without arguments it trades the active strategies on the stored bars; with the sample
+provider that means replaying the stored sample as a live feed at ENGINE_REPLAY_SPEED
+bars a second. ``--from/--to/--speed max`` replays a fixed period as fast as it can and
+exits. ``--live`` wakes at every bar close of the exchange's sessions and asks the live
+feed for the bar that closed; ``--clock-start/--clock-speed`` run that on a simulated
+market clock (``--clock-speed 30``: a minute every two seconds).
 """
 
 from __future__ import annotations
@@ -13,7 +16,13 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from config.lifecycle import announce
+from marketdata import clock
+from marketdata.feeds import FEEDS, FeedError
 from trading.engine import Engine, EngineOptions
+from trading.engine.live import FeedStopped, LiveOptions
+
+# The live counterpart of each MARKETDATA_PROVIDER.
+LIVE_FEEDS = {"sample": "demo", "csv": "demo", "twelvedata": "twelvedata"}
 
 
 def parse_time(value: str, name: str) -> datetime:
@@ -38,17 +47,45 @@ def parse_speed(value: str) -> float | None:
     return speed
 
 
+def market_clock(start: str | None, speed: str | None) -> clock.Clock:
+    """The clock for ``--clock-start/--clock-speed`` (the wall clock without them)."""
+    if start is None and speed is None:
+        return clock.WallClock()
+    try:
+        factor = float(speed) if speed is not None else 1.0
+    except ValueError:
+        raise CommandError(
+            f"--clock-speed: expected a number (30: a minute every 2 s), got {speed!r}"
+        ) from None
+    try:
+        instant = clock.parse_start(start) if start is not None else clock.WallClock().now()
+        return clock.SimulatedClock(instant, factor)
+    except ValueError as exc:
+        name = "--clock-speed" if "speed" in str(exc) else "--clock-start"
+        raise CommandError(f"{name}: {exc}") from None
+
+
 class Command(BaseCommand):
     help = "Run the trading engine: bars -> signals -> risk -> orders -> broker events."
 
     def add_arguments(self, parser):
         parser.add_argument("--from", dest="start", help="replay bars from this date/time (UTC)")
-        parser.add_argument("--to", dest="end", help="replay up to this date/time (UTC), then exit")
+        parser.add_argument(
+            "--to", dest="end", help="replay (or trade live) up to this date/time (UTC), then exit"
+        )
         parser.add_argument("--speed", help="bars per second, or 'max' (default ENGINE_REPLAY_SPEED)")
         parser.add_argument(
             "--strategy", action="append", type=int, dest="strategies", help="strategy id (repeat)"
         )
         parser.add_argument("--broker", help="paper or ibkr (default BROKER)")
+        parser.add_argument(
+            "--live", action="store_true", help="wake at each bar close and fetch the bar from the live feed"
+        )
+        parser.add_argument(
+            "--feed", help=f"live feed: {', '.join(sorted(FEEDS))} (default: MARKETDATA_PROVIDER's)"
+        )
+        parser.add_argument("--clock-start", help="simulated market clock from this instant (implies --live)")
+        parser.add_argument("--clock-speed", help="simulated clock speed, N times real time (implies --live)")
 
     def handle(self, *args, **options):
         start = parse_time(options["start"], "--from") if options["start"] else None
@@ -56,18 +93,34 @@ class Command(BaseCommand):
         if start and end and end < start:
             raise CommandError("--to must not be before --from")
         speed = parse_speed(options["speed"] or settings.ENGINE_REPLAY_SPEED)
-        engine = Engine(
-            EngineOptions(
-                start=start,
-                end=end,
-                speed=speed,
-                strategy_ids=options["strategies"],
-                broker_name=options["broker"],
+        live = None
+        if options["live"] or options["clock_start"] or options["clock_speed"] or options["feed"]:
+            if start is not None:
+                raise CommandError("--from replays stored bars; it does not go with --live")
+            feed = options["feed"] or LIVE_FEEDS.get(settings.MARKETDATA_PROVIDER, "demo")
+            if feed not in FEEDS:
+                raise CommandError(f"--feed: expected one of {', '.join(sorted(FEEDS))}, got {feed!r}")
+            clock.install(market_clock(options["clock_start"], options["clock_speed"]))
+            live = LiveOptions(
+                feed=feed, delay=settings.ENGINE_BAR_DELAY, stale_after=settings.ENGINE_STALE_AFTER
             )
-        )
-        announce(f"engine {engine.engine_id}")
-        self.stdout.write(f"engine {engine.engine_id} starting ({engine.broker.name} broker)")
-        code = engine.run()
+        try:
+            engine = Engine(
+                EngineOptions(
+                    start=start,
+                    end=end,
+                    speed=speed,
+                    strategy_ids=options["strategies"],
+                    broker_name=options["broker"],
+                    live=live,
+                )
+            )
+            announce(f"engine {engine.engine_id}")
+            mode = f", live on the {live.feed} feed, {clock.current().describe()}" if live else ""
+            self.stdout.write(f"engine {engine.engine_id} starting ({engine.broker.name} broker{mode})")
+            code = engine.run()
+        except (FeedError, FeedStopped) as exc:
+            raise CommandError(str(exc)) from None
         self.stdout.write(f"engine stopped after {engine.bars_processed} bars")
         if code:
             raise SystemExit(code)
