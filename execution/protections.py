@@ -26,6 +26,7 @@ from execution.protection_rules import (
     stop_streak_triggered,
     window_drawdown,
 )
+from marketdata import clock
 from marketdata.models import Stock
 from marketdata.timeframes import is_intraday, offset
 from strategies.events import record_event
@@ -86,7 +87,7 @@ def add_protection(
 ) -> Protection | None:
     """Store a lock (unless one of the same kind and scope already lasts as long) and
     journal it as ``protection.created``."""
-    now = now or timezone.now()
+    now = now or clock.now()
     if Protection.objects.filter(
         kind=kind, strategy=strategy, stock=stock, expires_at__gte=expires_at
     ).exists():

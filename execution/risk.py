@@ -49,6 +49,7 @@ from execution.models import (
     TradeStatus,
 )
 from execution.protections import active_protections, add_protection, calendar
+from marketdata import clock
 from marketdata.models import Stock
 from marketdata.timeframes import is_intraday, offset
 from strategies.events import record_event
@@ -101,7 +102,7 @@ def global_kill_switch() -> bool:
 def set_global_kill_switch(enabled: bool, by: str = "") -> None:
     ExecutionState.objects.update_or_create(
         key=KILL_SWITCH_KEY,
-        defaults={"value": {"enabled": enabled, "by": by, "at": timezone.now().isoformat()}},
+        defaults={"value": {"enabled": enabled, "by": by, "at": clock.now().isoformat()}},
     )
 
 

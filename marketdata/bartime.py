@@ -12,8 +12,8 @@ from functools import lru_cache
 
 import exchange_calendars as xcals
 import pandas as pd
-from django.utils import timezone
 
+from marketdata import clock
 from marketdata.timeframes import is_intraday, offset
 
 CALENDAR_NAME = "XNYS"
@@ -55,12 +55,12 @@ def bar_end(ts: datetime | pd.Timestamp, timeframe: str) -> pd.Timestamp:
 
 
 def is_closed(ts: datetime | pd.Timestamp, timeframe: str, now: datetime | None = None) -> bool:
-    return bar_end(ts, timeframe) <= _utc(now or timezone.now())
+    return bar_end(ts, timeframe) <= _utc(now or clock.now())
 
 
 def drop_unclosed(frame: pd.DataFrame, timeframe: str, now: datetime | None = None) -> pd.DataFrame:
     """``frame`` (sorted, UTC index) without its still-forming newest bars."""
-    now = _utc(now or timezone.now())
+    now = _utc(now or clock.now())
     keep = len(frame)
     # Only the newest bars can be open; walk back from the end.
     while keep and not is_closed(frame.index[keep - 1], timeframe, now):

@@ -159,6 +159,12 @@ def now() -> datetime:
     return _current.now()
 
 
+def wall_now() -> datetime:
+    """Real time, for what is about the process rather than the market: a heartbeat's
+    age, a log line. Market decisions ask :func:`now`."""
+    return datetime.now(UTC)
+
+
 def install(clock: Clock) -> Clock:
     """Make ``clock`` the process's clock; returns the one it replaces."""
     global _current

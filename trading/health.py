@@ -7,8 +7,8 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection
-from django.utils import timezone
 
+from marketdata.clock import wall_now
 from trading.models import EngineHeartbeat
 
 
@@ -42,7 +42,7 @@ def engine_status() -> dict[str, Any]:
     if beat is None:
         return {"running": False, "state": "never started"}
     stale_after = timedelta(seconds=settings.ENGINE_HEARTBEAT_STALE_SECONDS)
-    age = (timezone.now() - beat.last_beat).total_seconds()
+    age = (wall_now() - beat.last_beat).total_seconds()
     return {
         "running": age <= stale_after.total_seconds() and beat.state != "stopped",
         "state": beat.state,
@@ -61,7 +61,7 @@ def health_report() -> tuple[dict[str, Any], int]:
         "database": database,
         "channel_layer": channel_layer_status(),
         "engine": engine_status() if database["ok"] else {"running": False},
-        "time": timezone.now().isoformat(),
+        "time": wall_now().isoformat(),
     }
     if database["ok"] and not report["channel_layer"]["ok"]:
         report["status"] = "degraded"

@@ -14,8 +14,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from django.utils import timezone
-
+from marketdata.clock import wall_now
 from trading.models import EngineHeartbeat
 from trading.realtime.broadcast import publish
 
@@ -44,7 +43,7 @@ class Heartbeat:
             return
         self._last_beat = now
         info = details()
-        wall = timezone.now()
+        wall = wall_now()  # liveness of the process is real time, whatever the market clock
         if self.row is None:
             self.row, _ = EngineHeartbeat.objects.update_or_create(
                 engine_id=self.engine_id,

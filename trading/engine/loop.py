@@ -33,7 +33,6 @@ from typing import Any
 
 import pandas as pd
 from django.db import connection
-from django.utils import timezone
 
 from execution import commands as engine_commands
 from execution import pipeline, protections, services
@@ -43,6 +42,7 @@ from execution.equity import record_equity_snapshot
 from execution.models import EngineCommand, EngineCommandStatus, Order, Trade, TradeStatus
 from execution.reconcile import reconcile
 from execution.trades import update_excursions
+from marketdata import clock as market_clock
 from marketdata.timeframes import offset
 from strategies.events import record_event
 from strategies.models import Severity
@@ -83,10 +83,10 @@ class Engine:
         self.strategies = StrategySet(self.options.strategy_ids, self.locks)
         self.feed = StoredBarFeed(self.options.start, self.options.end, self.options.demo_bars)
         self.trader = SignalTrader(self.broker, self.feed)
-        self.clock: datetime = timezone.now()
+        self.clock: datetime = market_clock.now()
         self.trading_allowed = False
         self.stop_requested = False
-        self.started = timezone.now()
+        self.started = market_clock.wall_now()  # the process started: real time
         self.heartbeat = Heartbeat(
             self.engine_id, self.broker.name, self.options.heartbeat_interval, self.started
         )
