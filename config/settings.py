@@ -236,6 +236,11 @@ IBKR_ACCOUNT = env.str("IBKR_ACCOUNT", default="")
 IBKR_USERNAME = env.str("IBKR_USERNAME", default="")
 IBKR_PASSWORD = env.str("IBKR_PASSWORD", default="")
 IBKR_CONNECT_TIMEOUT = env.float("IBKR_CONNECT_TIMEOUT", default=10.0)
+# The live bar feed's own API client (run_trader --feed ibkr): never the order client's id,
+# so historical-data pacing can never stall or drop the connection orders use.
+IBKR_DATA_CLIENT_ID = env.int(
+    "IBKR_DATA_CLIENT_ID", default=IBKR_CLIENT_ID + 1 if IBKR_CLIENT_ID is not None else None
+)
 
 # --- engine -----------------------------------------------------------------------------
 ENGINE_REPLAY_SPEED = env.str("ENGINE_REPLAY_SPEED", default="20")

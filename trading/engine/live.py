@@ -23,10 +23,11 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+from django.conf import settings
 
 from marketdata import clock as market_clock
 from marketdata.bartime import bar_end
-from marketdata.feeds import BarFeed, get_feed
+from marketdata.feeds import FEEDS, BarFeed, FeedError, get_feed
 from marketdata.live import collect_closed_bars
 from marketdata.providers.base import ProviderError
 from marketdata.providers.twelvedata import InvalidApiKey
@@ -63,9 +64,24 @@ class TimeframeState:
     error: str | None = None
 
 
+LIVE_FEEDS = (*FEEDS, "ibkr")
+
+
 def make_feed(name: str) -> BarFeed:
     """The live feed called ``name``; IB's lives with the IB adapter in execution."""
-    return get_feed(name)
+    if name != "ibkr":
+        return get_feed(name)
+    if not (settings.IBKR_HOST and settings.IBKR_PORT and settings.IBKR_DATA_CLIENT_ID is not None):
+        raise FeedError("--feed ibkr needs IBKR_HOST, IBKR_PORT and IBKR_CLIENT_ID (or IBKR_DATA_CLIENT_ID)")
+    # Imported here on purpose, as get_broker does: only an IB feed loads ib_insync.
+    from execution.brokers.ibkr.feed import IBBarFeed
+
+    return IBBarFeed(
+        settings.IBKR_HOST,
+        settings.IBKR_PORT,
+        settings.IBKR_DATA_CLIENT_ID,
+        connect_timeout=settings.IBKR_CONNECT_TIMEOUT,
+    )
 
 
 class LiveDriver:

@@ -24,7 +24,7 @@ from execution.models import (
     Trade,
 )
 from marketdata import clock
-from marketdata.feeds import DemoFeed, FeedResult
+from marketdata.feeds import DemoFeed, FeedError, FeedResult
 from marketdata.feeds.base import BarFeed
 from marketdata.models import Bar, Stock
 from marketdata.providers.base import ProviderError
@@ -219,3 +219,14 @@ def test_run_trader_runs_a_session_on_a_simulated_clock(strategy, restore_clock,
 def test_run_trader_names_bad_clock_and_feed_arguments(args, message, restore_clock):
     with pytest.raises(CommandError, match=re.escape(message)):
         call_command("run_trader", *args)
+
+
+def test_the_ib_feed_needs_its_connection_settings(settings):
+    from trading.engine.live import make_feed
+
+    settings.IBKR_HOST = ""
+    with pytest.raises(FeedError, match="IBKR_HOST"):
+        make_feed("ibkr")
+    settings.IBKR_HOST, settings.IBKR_PORT, settings.IBKR_DATA_CLIENT_ID = "127.0.0.1", 4002, 8
+    feed = make_feed("ibkr")
+    assert feed.name == "ibkr" and type(feed).__name__ == "IBBarFeed"

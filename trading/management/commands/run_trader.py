@@ -17,12 +17,12 @@ from django.core.management.base import BaseCommand, CommandError
 
 from config.lifecycle import announce
 from marketdata import clock
-from marketdata.feeds import FEEDS, FeedError
+from marketdata.feeds import FeedError
 from trading.engine import Engine, EngineOptions
-from trading.engine.live import FeedStopped, LiveOptions
+from trading.engine.live import LIVE_FEEDS, FeedStopped, LiveOptions
 
 # The live counterpart of each MARKETDATA_PROVIDER.
-LIVE_FEEDS = {"sample": "demo", "csv": "demo", "twelvedata": "twelvedata"}
+DEFAULT_FEEDS = {"sample": "demo", "csv": "demo", "twelvedata": "twelvedata", "ibkr": "ibkr"}
 
 
 def parse_time(value: str, name: str) -> datetime:
@@ -82,7 +82,7 @@ class Command(BaseCommand):
             "--live", action="store_true", help="wake at each bar close and fetch the bar from the live feed"
         )
         parser.add_argument(
-            "--feed", help=f"live feed: {', '.join(sorted(FEEDS))} (default: MARKETDATA_PROVIDER's)"
+            "--feed", help=f"live feed: {', '.join(sorted(LIVE_FEEDS))} (default: MARKETDATA_PROVIDER's)"
         )
         parser.add_argument("--clock-start", help="simulated market clock from this instant (implies --live)")
         parser.add_argument("--clock-speed", help="simulated clock speed, N times real time (implies --live)")
@@ -97,9 +97,9 @@ class Command(BaseCommand):
         if options["live"] or options["clock_start"] or options["clock_speed"] or options["feed"]:
             if start is not None:
                 raise CommandError("--from replays stored bars; it does not go with --live")
-            feed = options["feed"] or LIVE_FEEDS.get(settings.MARKETDATA_PROVIDER, "demo")
-            if feed not in FEEDS:
-                raise CommandError(f"--feed: expected one of {', '.join(sorted(FEEDS))}, got {feed!r}")
+            feed = options["feed"] or DEFAULT_FEEDS.get(settings.MARKETDATA_PROVIDER, "demo")
+            if feed not in LIVE_FEEDS:
+                raise CommandError(f"--feed: expected one of {', '.join(sorted(LIVE_FEEDS))}, got {feed!r}")
             clock.install(market_clock(options["clock_start"], options["clock_speed"]))
             live = LiveOptions(
                 feed=feed, delay=settings.ENGINE_BAR_DELAY, stale_after=settings.ENGINE_STALE_AFTER
