@@ -14,6 +14,7 @@ from rest_framework.routers import BaseRouter
 
 from marketdata.models import Bar, Indicator, Stock
 from marketdata.services import clean_symbol
+from marketdata.tasks import fetch_stock_bars
 from marketdata.timeframes import Timeframe
 
 
@@ -115,8 +116,6 @@ class StockViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["post"], serializer_class=FetchSerializer)
     def fetch(self, request, pk=None):
         """Queue a fetch of this stock's bars now (incremental unless start is given)."""
-        from marketdata.tasks import fetch_stock_bars
-
         stock = self.get_object()
         params = FetchSerializer(data=request.data)
         params.is_valid(raise_exception=True)

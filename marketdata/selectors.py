@@ -8,6 +8,7 @@ import pandas as pd
 from django.db import connection
 
 from marketdata.models import Bar, Stock
+from marketdata.pgcopy import read_bars
 
 BAR_COLUMNS = ["open", "high", "low", "close", "volume"]
 
@@ -49,8 +50,6 @@ def bars_frame(
 
 
 def _pg_bars(stock_id: int, timeframe: str, start: datetime | None, end: datetime | None) -> pd.DataFrame:
-    from marketdata.pgcopy import read_bars
-
     return read_bars(stock_id, timeframe, start, end)
 
 

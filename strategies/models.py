@@ -2,12 +2,14 @@
 
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
 from marketdata.models import PRICE, Stock
 from marketdata.timeframes import Timeframe
+from strategies.validation import strategy_errors
 
 
 class SizingMethod(models.TextChoices):
@@ -98,10 +100,6 @@ class Strategy(models.Model):
     def clean(self) -> None:
         """The strategy class exists, its parameters and the risk settings are valid;
         ValidationError with one message per bad field otherwise."""
-        from django.core.exceptions import ValidationError
-
-        from strategies.validation import strategy_errors
-
         errors = strategy_errors(self)
         if errors:
             raise ValidationError(errors)

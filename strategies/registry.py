@@ -9,6 +9,7 @@ from functools import cache
 
 from django.conf import settings
 
+import strategies.library as library
 from strategies.base import Strategy
 
 
@@ -29,8 +30,6 @@ def _strategies_in(module) -> list[type[Strategy]]:
 
 @cache
 def _load() -> dict[str, type[Strategy]]:
-    import strategies.library as library
-
     modules = [
         importlib.import_module(f"{library.__name__}.{info.name}")
         for info in pkgutil.iter_modules(library.__path__)

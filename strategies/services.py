@@ -15,8 +15,8 @@ from django.db import transaction
 
 from marketdata.models import Stock
 from marketdata.selectors import bars_frame, get_stock
+from strategies import base
 from strategies.base import SIGNAL_COLUMNS
-from strategies.base import Strategy as StrategyClass
 from strategies.events import record_event
 from strategies.models import Strategy, TradeSignal
 from strategies.registry import get_strategy
@@ -46,7 +46,7 @@ STRATEGY_FIELDS = {
 
 
 # --- strategies ---------------------------------------------------------------------------
-def build_strategy(strategy: Strategy) -> StrategyClass:
+def build_strategy(strategy: Strategy) -> base.Strategy:
     """The strategy class of a row, instantiated with its parameters and short setting."""
     cls = get_strategy(strategy.strategy_class)
     return cls(strategy.parameters, allow_short=strategy.allow_short)
@@ -142,7 +142,7 @@ def signal_rows(
     strategy: Strategy,
     stock: Stock,
     frame: pd.DataFrame,
-    instance: StrategyClass | None = None,
+    instance: base.Strategy | None = None,
     since: datetime | None = None,
 ) -> list[TradeSignal]:
     """Unsaved TradeSignal rows for every signal in a ``Strategy.run`` frame (at or after ``since``)."""

@@ -20,8 +20,8 @@ from execution.backtest.sweep import SweepResult, expand_grid, run_sweep
 from marketdata.indicators import IndicatorSpec
 from marketdata.models import Bar, Stock
 from marketdata.selectors import bars_frame
+from strategies import base
 from strategies.base import ParameterError
-from strategies.base import Strategy as StrategyClass
 from strategies.models import Strategy
 from strategies.registry import UnknownStrategy, get_strategy
 
@@ -43,7 +43,7 @@ def load_bars(
     return out
 
 
-def warmup_bars(instance: StrategyClass, settings: BacktestSettings) -> int:
+def warmup_bars(instance: base.Strategy, settings: BacktestSettings) -> int:
     """Bars to load before the first traded bar: the strategy's warm-up, and the ATR's when
     stops or targets use it (ATR depends on where it starts, like EMA)."""
     warmup = instance.warmup
@@ -65,7 +65,7 @@ def validate_backtest_request(
     start: datetime | None,
     end: datetime | None,
     settings: Mapping[str, Any] | BacktestSettings | None,
-) -> tuple[StrategyClass, BacktestSettings]:
+) -> tuple[base.Strategy, BacktestSettings]:
     """The strategy instance and settings of a backtest request; ValidationError per field."""
     errors: dict[str, list[str]] = {}
     instance = None
@@ -236,7 +236,7 @@ def run_and_store_sweep(
 
     Returns the result, the stored row (or None) and the seconds the sweep took.
     """
-    base = dict(base_parameters or {})
+    fixed = dict(base_parameters or {})
     try:
         points = expand_grid(grid)
     except ValueError as exc:
@@ -249,12 +249,12 @@ def run_and_store_sweep(
     if unknown:
         raise ValidationError({"grid": [f"unknown parameter(s) {', '.join(sorted(unknown))} for {cls.key}"]})
     instance, settings_obj = validate_backtest_request(
-        strategy_class, {**base, **points[0]}, symbols, timeframe, start, end, settings
+        strategy_class, {**fixed, **points[0]}, symbols, timeframe, start, end, settings
     )
     warmup = warmup_bars(instance, settings_obj)
     for point in points:
         try:
-            warmup = max(warmup, cls({**base, **point}).warmup)
+            warmup = max(warmup, cls({**fixed, **point}).warmup)
         except ParameterError:
             continue  # reported per point by the sweep
     bars = load_bars(symbols, timeframe, start, end, warmup)
@@ -266,7 +266,7 @@ def run_and_store_sweep(
             bars,
             settings_obj,
             timeframe=timeframe,
-            base_parameters=base,
+            base_parameters=fixed,
             split=split,
             folds=folds,
             rank_by=rank_by,
@@ -281,7 +281,7 @@ def run_and_store_sweep(
         run = SweepRun.objects.create(
             strategy_class=cls.key,
             grid=grid,
-            base_parameters=base,
+            base_parameters=fixed,
             symbols=list(bars),
             timeframe=timeframe,
             start=start,

@@ -26,8 +26,7 @@ import pandas as pd
 from execution.backtest.runner import BacktestError, run_backtest
 from execution.backtest.settings import BacktestSettings
 from marketdata.indicators import compute as compute_indicators
-from strategies.base import ParameterError, without_reasons
-from strategies.base import Strategy as StrategyClass
+from strategies.base import ParameterError, Strategy, without_reasons
 
 # Metrics where lower is better; every other rank_by metric is "higher is better".
 LOWER_IS_BETTER = {"max_drawdown_duration", "volatility"}
@@ -87,7 +86,7 @@ def _summary(metrics: dict[str, Any]) -> dict[str, Any]:
 def _run_point(task: tuple[int, dict[str, Any]]) -> tuple[int, list[dict[str, Any] | None], str | None]:
     """Backtest one grid point on every period in ``_STATE['periods']``."""
     index, params = task
-    cls: type[StrategyClass] = _STATE["cls"]
+    cls: type[Strategy] = _STATE["cls"]
     settings: BacktestSettings = _STATE["settings"]
     try:
         strategy = cls(params, allow_short=settings.allow_short)
@@ -115,7 +114,7 @@ def _slice(bars: Mapping[str, pd.DataFrame], lo: pd.Timestamp | None, hi: pd.Tim
 
 
 def _with_indicators(
-    cls: type[StrategyClass], points: list[dict[str, Any]], bars: Mapping[str, pd.DataFrame]
+    cls: type[Strategy], points: list[dict[str, Any]], bars: Mapping[str, pd.DataFrame]
 ):
     specs = {}
     for params in points:
@@ -144,7 +143,7 @@ def _execute(points: list[dict[str, Any]], processes: int) -> list[tuple[int, li
 
 
 def run_sweep(
-    cls: type[StrategyClass],
+    cls: type[Strategy],
     grid: Mapping[str, list[Any]],
     bars: Mapping[str, pd.DataFrame],
     settings: BacktestSettings,

@@ -16,7 +16,7 @@ from datetime import datetime
 import pandas as pd
 
 from marketdata.indicators import IndicatorSpec, compute
-from strategies.base import Strategy as StrategyImpl
+from strategies import base
 from strategies.events import record_event
 from strategies.models import Severity, Strategy
 from strategies.registry import get_strategy
@@ -36,7 +36,7 @@ class Runner:
     """An active strategy as the engine runs it."""
 
     model: Strategy
-    impl: StrategyImpl
+    impl: base.Strategy
     symbols: list[str]
     atr_spec: IndicatorSpec | None
     specs: list[IndicatorSpec] = field(default_factory=list)

@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from marketdata.models import Stock
 from marketdata.selectors import bars_frame
 from strategies.base import ParameterError
-from strategies.lookahead import check_causal, check_warmup
+from strategies.lookahead import check_causal, check_warmup, synthetic_bars
 from strategies.management.commands._options import parse_params
 from strategies.registry import UnknownStrategy, get_strategy
 
@@ -41,8 +41,6 @@ class Command(BaseCommand):
             if bars.empty:
                 raise CommandError(f"no {o['timeframe']} bars stored for {o['symbol']}")
         else:
-            from strategies.lookahead import synthetic_bars
-
             bars = synthetic_bars(max(o["bars"], 3 * strategy.warmup + 100))
         where = f"{o['symbol'] or 'synthetic bars'} ({len(bars)} bars, warm-up {strategy.warmup})"
         self.stdout.write(f"checking {strategy.key} {strategy.p} on {where}")
