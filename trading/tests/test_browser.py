@@ -109,7 +109,7 @@ def server(tmp_path, transactional_db):
         stderr=subprocess.PIPE,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90  # a loaded 2-core machine can take over 30 s
     while True:
         try:
             with urlopen(base + "/health", timeout=2):
