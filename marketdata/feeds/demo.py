@@ -22,7 +22,6 @@ from marketdata.feeds.base import BarFeed, FeedResult, wanted_times
 from marketdata.sessions import BarClose
 from marketdata.timeframes import is_intraday, offset
 
-ANCHOR = pd.Timestamp("2020-01-02")  # the walk's first session
 DAILY_SIGMA = 0.012
 MINUTE_SIGMA = 0.0008
 
@@ -33,8 +32,8 @@ def _key(symbol: str) -> int:
 
 @lru_cache(maxsize=256)
 def _day_levels(seed: int, symbol: str) -> tuple[pd.DatetimeIndex, np.ndarray]:
-    """Each session's opening price, a seeded walk from the anchor to the calendar's end."""
-    sessions = calendar().sessions_in_range(ANCHOR, calendar().last_session)
+    """Each session's opening price: a seeded walk over the calendar's whole range."""
+    sessions = calendar().sessions
     steps = np.random.default_rng([seed, _key(symbol), 0]).normal(0.0, DAILY_SIGMA, len(sessions))
     return sessions, (20.0 + _key(symbol) % 400) * np.exp(np.cumsum(steps) - steps[0])
 
@@ -46,7 +45,7 @@ def _minute_path(seed: int, symbol: str, session: pd.Timestamp) -> tuple[pd.Time
     start = levels[sessions.get_loc(session)]
     open_, close = calendar().session_open(session), calendar().session_close(session)
     minutes = int((close - open_).total_seconds() // 60)
-    day = (session - ANCHOR).days
+    day = (session - sessions[0]).days
     steps = np.random.default_rng([seed, _key(symbol), 1, day]).normal(0.0, MINUTE_SIGMA, minutes)
     return open_, start * np.exp(np.concatenate([[0.0], np.cumsum(steps)]))
 

@@ -186,6 +186,10 @@ class TestDemoFeed:
         assert five["open"] == minutes[0]["open"] and five["close"] == minutes[-1]["close"]
         assert five["high"] == max(m["high"] for m in minutes)
 
+    def test_any_session_of_the_calendar_has_bars(self):
+        old = demo_bar("SPX", "1day", pd.Timestamp("1999-01-04", tz="UTC"))
+        assert old["low"] <= old["open"] <= old["high"]
+
     def test_only_closed_bars_and_the_daily_bar_after_the_close(self):
         with clock.using(clock.ManualClock(datetime(2026, 11, 27, 17, 0, tzinfo=UTC))):
             upcoming = next_bar_close(clock.now(), "1day")  # the early close, 13:00 New York
