@@ -1,7 +1,19 @@
 from django.contrib import admin
+from django.db.models import Count
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from config.admin_utils import (
+    admin_link,
+    changelist_link,
+    csv_response,
+    html_table,
+    pretty_json,
+    run_for_each,
+)
+from execution import commands as engine_commands
+from execution.backtest import admin as backtest_admin  # noqa: F401  (registers the backtest admins)
+from execution.backtest import tasks as backtest_tasks
 from execution.models import (
     BacktestRun,
     EngineCommand,
@@ -13,12 +25,13 @@ from execution.models import (
     PaperOrder,
     PaperPosition,
     Protection,
-    SweepRun,
     Trade,
 )
 from execution.reports import trade_story, trades_csv_rows
-from trading import actions
-from trading.admin_utils import admin_link, csv_response, html_table, pretty_json, run_for_each
+from marketdata import admin as marketdata_admin
+from marketdata.models import Stock
+from strategies import admin as strategies_admin
+from strategies.models import Strategy
 
 
 class FillInline(admin.TabularInline):
@@ -115,7 +128,7 @@ class OrderAdmin(admin.ModelAdmin):
 
     @admin.action(description="Cancel the selected orders (the engine carries it out)")
     def cancel_orders(self, request, queryset):
-        run_for_each(self, request, queryset, actions.cancel_order, "Cancel requested")
+        run_for_each(self, request, queryset, engine_commands.request_cancel_order, "Cancel requested")
 
 
 @admin.register(Fill)
@@ -248,7 +261,7 @@ class TradeAdmin(admin.ModelAdmin):
 
     @admin.action(description="Close the selected trades now (the engine sends the exit)")
     def close_trades(self, request, queryset):
-        run_for_each(self, request, queryset, actions.close_trade, "Close requested")
+        run_for_each(self, request, queryset, engine_commands.request_close_trade, "Close requested")
 
     @admin.action(description="Export the selected trades to CSV")
     def export_csv(self, request, queryset):
@@ -341,101 +354,71 @@ class PaperOrderAdmin(admin.ModelAdmin):
         return False
 
 
-# --- stored backtests and sweeps -----------------------------------------------------------
-@admin.register(BacktestRun)
-class BacktestRunAdmin(admin.ModelAdmin):
+# --- the lower apps' admins, with the links and actions that need execution ---------------
+# A lower app never imports a higher one, so the cross-links to orders and trades (and
+# the kill switch, an engine command) are added here: the lower admin is registered first
+# (INSTALLED_APPS order, and the imports above), then replaced by this subclass.
+
+
+class StockAdmin(marketdata_admin.StockAdmin):
+    def related_links(self, obj) -> list[str]:
+        return [*super().related_links(obj), changelist_link(Trade, "trades", stock__id__exact=obj.pk)]
+
+
+class StrategyAdmin(strategies_admin.StrategyAdmin):
+    # the lower admin's columns, with the trades count before the page link
     list_display = [
-        "id",
-        "strategy_link",
-        "strategy_class",
-        "timeframe",
-        "status",
-        "total_return",
-        "sharpe",
-        "created_at",
-        "duration_seconds",
+        column
+        for name in strategies_admin.StrategyAdmin.list_display
+        for column in (("trades_link", name) if name == "page_link" else (name,))
     ]
-    list_filter = ["status", "strategy_class", "timeframe"]
-    date_hierarchy = "created_at"
-    list_select_related = ["strategy"]
-    readonly_fields = ["page_link", "metrics_pretty", "settings_pretty", "parameters_pretty"]
-    exclude = ["metrics", "settings", "parameters", "equity_curve", "trades"]
-    actions = ["compare"]
+    actions = ["activate", "deactivate", "kill_switch_on", "kill_switch_off", "run_backtest"]
 
-    @admin.display(description="strategy")
-    def strategy_link(self, obj):
-        return admin_link(obj.strategy)
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(n_trades=Count("trades"))
 
-    @admin.display(description="return")
-    def total_return(self, obj):
-        value = (obj.metrics or {}).get("total_return")
-        return f"{value * 100:.2f}%" if isinstance(value, int | float) else "—"
+    @admin.display(description="trades", ordering="n_trades")
+    def trades_link(self, obj):
+        return changelist_link(Trade, str(obj.n_trades), strategy__id__exact=obj.pk)
 
-    @admin.display(description="Sharpe")
-    def sharpe(self, obj):
-        value = (obj.metrics or {}).get("sharpe")
-        return f"{value:.2f}" if isinstance(value, int | float) else "—"
+    def related_links(self, obj) -> list[str]:
+        signals, *rest, page = super().related_links(obj)
+        return [
+            signals,
+            changelist_link(Order, "orders", strategy__id__exact=obj.pk),
+            changelist_link(Trade, "trades", strategy__id__exact=obj.pk),
+            *rest,
+            changelist_link(BacktestRun, "backtests", strategy__id__exact=obj.pk),
+            page,
+        ]
 
-    @admin.display(description="charts")
-    def page_link(self, obj):
-        return format_html(
-            '<a href="{}?ids={}">equity and drawdown ↗</a>', reverse("backtest-compare"), obj.pk
+    @admin.action(description="Run a backtest of each")
+    def run_backtest(self, request, queryset):
+        run_for_each(
+            self, request, queryset, lambda s, user: backtest_tasks.start_backtest(s), "Backtests started"
         )
 
-    @admin.display(description="metrics")
-    def metrics_pretty(self, obj):
-        return pretty_json(obj.metrics)
+    @admin.action(description="Kill switch ON (cancel open orders, block new ones)")
+    def kill_switch_on(self, request, queryset):
+        run_for_each(
+            self,
+            request,
+            queryset,
+            lambda s, user: engine_commands.set_kill_switch(True, strategy=s, user=user),
+            "Kill switch on",
+        )
 
-    @admin.display(description="settings")
-    def settings_pretty(self, obj):
-        return pretty_json(obj.settings)
-
-    @admin.display(description="parameters")
-    def parameters_pretty(self, obj):
-        return pretty_json(obj.parameters)
-
-    @admin.action(description="Compare the selected runs side by side")
-    def compare(self, request, queryset):
-        from django.shortcuts import redirect
-
-        ids = "&".join(f"ids={pk}" for pk in queryset.values_list("pk", flat=True)[:6])
-        return redirect(f"{reverse('backtest-compare')}?{ids}")
+    @admin.action(description="Kill switch OFF")
+    def kill_switch_off(self, request, queryset):
+        run_for_each(
+            self,
+            request,
+            queryset,
+            lambda s, user: engine_commands.set_kill_switch(False, strategy=s, user=user),
+            "Kill switch off",
+        )
 
 
-@admin.register(SweepRun)
-class SweepRunAdmin(admin.ModelAdmin):
-    list_display = [
-        "id",
-        "strategy_class",
-        "timeframe",
-        "rank_by",
-        "points",
-        "best",
-        "created_at",
-        "duration_seconds",
-    ]
-    list_filter = ["strategy_class", "timeframe", "rank_by"]
-    date_hierarchy = "created_at"
-    readonly_fields = ["grid_pretty", "results_table", "settings_pretty"]
-    exclude = ["grid", "results", "settings"]
-
-    @admin.display(description="points")
-    def points(self, obj):
-        return len(obj.results or [])
-
-    @admin.display(description="best parameters")
-    def best(self, obj):
-        first = (obj.results or [None])[0]
-        return str(first.get("parameters", first))[:80] if isinstance(first, dict) else "—"
-
-    @admin.display(description="grid")
-    def grid_pretty(self, obj):
-        return pretty_json(obj.grid)
-
-    @admin.display(description="settings")
-    def settings_pretty(self, obj):
-        return pretty_json(obj.settings)
-
-    @admin.display(description="results (best first)")
-    def results_table(self, obj):
-        return pretty_json((obj.results or [])[:50])
+for _model, _model_admin in ((Stock, StockAdmin), (Strategy, StrategyAdmin)):
+    admin.site.unregister(_model)
+    admin.site.register(_model, _model_admin)

@@ -4,8 +4,6 @@ use them."""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -57,17 +55,6 @@ def trades_csv_rows(qs: QuerySet) -> Iterable[list[Any]]:
             t.fees,
             t.r_multiple if t.r_multiple is not None else "",
         ]
-
-
-def csv_text(rows: Iterable[list[Any]]) -> Iterable[str]:
-    """Each row rendered as one CSV line (for a streaming response)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    for row in rows:
-        writer.writerow(row)
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate(0)
 
 
 @dataclass

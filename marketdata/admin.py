@@ -2,8 +2,8 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
+from config.admin_utils import changelist_link, pretty_json
 from marketdata.models import Bar, Indicator, Stock
-from trading.admin_utils import changelist_link, pretty_json
 
 
 @admin.register(Stock)
@@ -13,16 +13,17 @@ class StockAdmin(admin.ModelAdmin):
     search_fields = ["symbol", "name"]
     list_editable = ["active"]
 
+    def related_links(self, obj) -> list[str]:
+        """The "records" column; a higher app's admin subclass adds its own links."""
+        return [
+            format_html('<a href="{}">chart ↗</a>', reverse("stock-detail", args=[obj.symbol])),
+            changelist_link(Bar, "bars", stock__id__exact=obj.pk),
+        ]
+
     @admin.display(description="records")
     def related(self, obj):
-        from execution.models import Trade
-
-        return format_html(
-            '<a href="{}">chart ↗</a> · {} · {}',
-            reverse("stock-detail", args=[obj.symbol]),
-            changelist_link(Bar, "bars", stock__id__exact=obj.pk),
-            changelist_link(Trade, "trades", stock__id__exact=obj.pk),
-        )
+        links = self.related_links(obj)
+        return format_html(" · ".join(["{}"] * len(links)), *links)
 
 
 @admin.register(Bar)

@@ -1,11 +1,10 @@
 from django.contrib import admin
-from django.db.models import Count
 from django.urls import reverse
 from django.utils.html import format_html
 
+from config.admin_utils import admin_link, changelist_link, pretty_json, run_for_each
+from strategies import services
 from strategies.models import Strategy, StrategyEvent, TradeSignal
-from trading import actions
-from trading.admin_utils import admin_link, changelist_link, pretty_json, run_for_each
 
 
 @admin.register(Strategy)
@@ -17,7 +16,6 @@ class StrategyAdmin(admin.ModelAdmin):
         "active",
         "kill_switch",
         "symbols",
-        "trades_link",
         "page_link",
         "updated_at",
     ]
@@ -25,7 +23,7 @@ class StrategyAdmin(admin.ModelAdmin):
     search_fields = ["name", "description", "strategy_class"]
     filter_horizontal = ["stocks"]
     readonly_fields = ["related", "created_at", "updated_at"]
-    actions = ["activate", "deactivate", "kill_switch_on", "kill_switch_off", "run_backtest"]
+    actions = ["activate", "deactivate"]
     fieldsets = [
         (
             None,
@@ -64,77 +62,38 @@ class StrategyAdmin(admin.ModelAdmin):
     ]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).prefetch_related("stocks").annotate(n_trades=Count("trades"))
+        return super().get_queryset(request).prefetch_related("stocks")
 
     @admin.display(description="stocks")
     def symbols(self, obj):
         return ", ".join(s.symbol for s in obj.stocks.all()) or "—"
 
-    @admin.display(description="trades", ordering="n_trades")
-    def trades_link(self, obj):
-        from execution.models import Trade
-
-        return changelist_link(Trade, str(obj.n_trades), strategy__id__exact=obj.pk)
-
     @admin.display(description="page")
     def page_link(self, obj):
         return format_html('<a href="{}">open ↗</a>', reverse("strategy-detail", args=[obj.pk]))
+
+    def related_links(self, obj) -> list[str]:
+        """The "records" field; a higher app's admin subclass adds its own links."""
+        return [
+            changelist_link(TradeSignal, "signals", strategy__id__exact=obj.pk),
+            changelist_link(StrategyEvent, "events", strategy__id__exact=obj.pk),
+            format_html('<a href="{}">trader page ↗</a>', reverse("strategy-detail", args=[obj.pk])),
+        ]
 
     @admin.display(description="records")
     def related(self, obj):
         if obj.pk is None:
             return "—"
-        from execution.models import BacktestRun, Order, Trade
-
-        links = [
-            changelist_link(TradeSignal, "signals", strategy__id__exact=obj.pk),
-            changelist_link(Order, "orders", strategy__id__exact=obj.pk),
-            changelist_link(Trade, "trades", strategy__id__exact=obj.pk),
-            changelist_link(StrategyEvent, "events", strategy__id__exact=obj.pk),
-            changelist_link(BacktestRun, "backtests", strategy__id__exact=obj.pk),
-            format_html('<a href="{}">trader page ↗</a>', reverse("strategy-detail", args=[obj.pk])),
-        ]
+        links = self.related_links(obj)
         return format_html(" · ".join(["{}"] * len(links)), *links)
 
     @admin.action(description="Activate the selected strategies")
     def activate(self, request, queryset):
-        run_for_each(
-            self, request, queryset, lambda s, user: actions.set_strategy_active(s, True, user), "Activated"
-        )
+        run_for_each(self, request, queryset, lambda s, user: services.set_active(s, True), "Activated")
 
     @admin.action(description="Deactivate the selected strategies")
     def deactivate(self, request, queryset):
-        run_for_each(
-            self,
-            request,
-            queryset,
-            lambda s, user: actions.set_strategy_active(s, False, user),
-            "Deactivated",
-        )
-
-    @admin.action(description="Kill switch ON (cancel open orders, block new ones)")
-    def kill_switch_on(self, request, queryset):
-        run_for_each(
-            self,
-            request,
-            queryset,
-            lambda s, user: actions.set_kill_switch(True, strategy=s, user=user),
-            "Kill switch on",
-        )
-
-    @admin.action(description="Kill switch OFF")
-    def kill_switch_off(self, request, queryset):
-        run_for_each(
-            self,
-            request,
-            queryset,
-            lambda s, user: actions.set_kill_switch(False, strategy=s, user=user),
-            "Kill switch off",
-        )
-
-    @admin.action(description="Run a backtest of each")
-    def run_backtest(self, request, queryset):
-        run_for_each(self, request, queryset, actions.start_backtest, "Backtests started")
+        run_for_each(self, request, queryset, lambda s, user: services.set_active(s, False), "Deactivated")
 
 
 @admin.register(TradeSignal)

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from trading.admin_utils import pretty_json
+from config.admin_utils import pretty_json
 from trading.models import AlertRule, EngineHeartbeat
 
 

@@ -134,11 +134,12 @@ def create_backtest_run(
     )
 
 
-def backtest_strategy_row(
+def create_strategy_backtest_run(
     strategy: Strategy, start: datetime | None = None, end: datetime | None = None
 ) -> BacktestRun:
-    """Create and run a backtest of a Strategy row with its own universe and risk settings."""
-    run = create_backtest_run(
+    """A validated, pending BacktestRun of a Strategy row with its own universe, timeframe
+    and risk settings."""
+    return create_backtest_run(
         strategy_class=strategy.strategy_class,
         parameters=strategy.parameters,
         symbols=list(strategy.stocks.values_list("symbol", flat=True)),
@@ -148,7 +149,13 @@ def backtest_strategy_row(
         settings=BacktestSettings.from_strategy(strategy),
         strategy=strategy,
     )
-    return execute_backtest_run(run)
+
+
+def backtest_strategy_row(
+    strategy: Strategy, start: datetime | None = None, end: datetime | None = None
+) -> BacktestRun:
+    """Create and run a backtest of a Strategy row with its own universe and risk settings."""
+    return execute_backtest_run(create_strategy_backtest_run(strategy, start, end))
 
 
 def run_from_inputs(

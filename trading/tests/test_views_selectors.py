@@ -9,7 +9,8 @@ from django.urls import reverse
 from execution import reports
 from execution import selectors as execution_selectors
 from execution.models import BacktestRun, EngineCommand, EquitySnapshot
-from strategies.models import Strategy, StrategyEvent
+from strategies import services as strategy_services
+from strategies.models import Strategy
 from trading import actions
 from trading.templatetags.trading_extras import metric
 from trading.tests.factories import make_backtest, make_open_order, make_stock, make_story, make_strategy
@@ -86,21 +87,6 @@ def test_order_and_signal_dicts():
     assert order_selectors.orders(status="submitted", strategy_id=strategy.pk, symbol="aapl").count() == 1
 
 
-def test_fallback_activation_without_the_strategies_service(monkeypatch, trader):
-    strategy = make_strategy(active=False)
-
-    def missing(module, name):
-        raise actions.ActionUnavailable(name)
-
-    monkeypatch.setattr(actions, "_service", missing)
-    actions.set_strategy_active(strategy, True, user=trader)
-    strategy.refresh_from_db()
-    assert strategy.active is True
-    assert StrategyEvent.objects.filter(event_type="strategy.activated").exists()
-    with pytest.raises(actions.ActionUnavailable):
-        actions.set_kill_switch(True)
-
-
 def test_activation_refused_without_stocks(client, trader):
     strategy = make_strategy(active=False)
     client.force_login(trader)
@@ -151,14 +137,7 @@ def test_backtest_of_an_invalid_strategy_is_refused(client, trader):
     assert not BacktestRun.objects.exists()
 
 
-def test_missing_service_is_reported_as_unavailable():
-    with pytest.raises(actions.ActionUnavailable, match="nowhere.nothing"):
-        actions._service("nowhere", "nothing")
-    with pytest.raises(actions.ActionUnavailable):
-        actions._service("trading.actions", "no_such_function")
-
-
-def test_strategy_form_save_without_service_and_with_service_errors(monkeypatch):
+def test_strategy_form_save_puts_service_errors_back_on_the_form(monkeypatch):
     from django.core.exceptions import ValidationError
 
     from trading.web.forms import StrategyForm
@@ -184,20 +163,12 @@ def test_strategy_form_save_without_service_and_with_service_errors(monkeypatch)
     def refuse(*args, **kwargs):
         raise ValidationError({"name": ["already taken"], "risk_settings": ["bad"]})
 
-    monkeypatch.setattr(actions, "_service", lambda module, name: refuse)
+    monkeypatch.setattr(strategy_services, "update_strategy", refuse)
     form = StrategyForm(data, instance=strategy)
     assert form.is_valid(), form.errors
     with pytest.raises(ValidationError):
         actions.save_strategy(form)
     assert form.errors["name"] == ["already taken"] and "risk_settings: bad" in form.non_field_errors()
-
-    def missing(module, name):
-        raise actions.ActionUnavailable(name)
-
-    monkeypatch.setattr(actions, "_service", missing)
-    form = StrategyForm(data, instance=Strategy.objects.get(pk=strategy.pk))
-    assert form.is_valid()
-    assert actions.save_strategy(form).name == "Saved"
 
 
 def test_account_equity_matches_the_execution_selectors():

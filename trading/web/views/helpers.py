@@ -54,7 +54,5 @@ def run_action(request: HttpRequest, action: Callable[..., Any], *args: Any, ok:
         action(*args, user=request.user)
     except actions.ActionRefused as exc:
         messages.error(request, str(exc))
-    except actions.ActionUnavailable as exc:
-        messages.warning(request, f"Not available yet: {exc}")
     else:
         messages.success(request, ok)

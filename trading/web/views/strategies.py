@@ -85,8 +85,6 @@ def strategy_backtest(request: HttpRequest, pk: int) -> HttpResponse:
     strategy = get_object_or_404(Strategy, pk=pk)
     try:
         run = actions.start_backtest(strategy, user=request.user)
-    except actions.ActionUnavailable as exc:
-        messages.warning(request, f"Not available yet: {exc}")
     except ValueError as exc:  # bad settings for a backtest: tell the trader why
         messages.error(request, f"Backtest not started: {exc}")
     else:

@@ -9,8 +9,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from config.admin_utils import csv_text
 from execution.models import Trade
-from execution.reports import csv_text, trade_story, trades_csv_rows
+from execution.reports import trade_story, trades_csv_rows
 from trading import actions
 from trading.permissions import is_trader
 from trading.web.forms import TradeFilterForm

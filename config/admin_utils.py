@@ -1,13 +1,19 @@
-"""Shared admin helpers: pretty read-only JSON, links between records, CSV export, and
-admin actions that go through trading.actions (the same path as the pages and the API)."""
+"""Shared admin helpers for every app's admin: pretty read-only JSON, links between records,
+CSV export, and admin actions applied row by row.
+
+A leaf module: it imports no app (an import-linter contract in pyproject.toml says so), so
+the lowest app's admin may use it."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest, StreamingHttpResponse
 from django.urls import NoReverseMatch, reverse
@@ -60,9 +66,18 @@ def html_table(headers: Iterable[str], rows: Iterable[Iterable[Any]]) -> str:
     )
 
 
-def csv_response(rows: Iterable[list[Any]], name: str) -> StreamingHttpResponse:
-    from execution.reports import csv_text
+def csv_text(rows: Iterable[list[Any]]) -> Iterable[str]:
+    """Each row rendered as one CSV line (for a streaming response)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    for row in rows:
+        writer.writerow(row)
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate(0)
 
+
+def csv_response(rows: Iterable[list[Any]], name: str) -> StreamingHttpResponse:
     response = StreamingHttpResponse(csv_text(rows), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="{name}-{timezone.now():%Y%m%d-%H%M}.csv"'
     return response
@@ -75,17 +90,17 @@ def run_for_each(
     action: Callable[..., Any],
     done: str,
 ) -> None:
-    """Apply ``action(obj, user=...)`` to each selected row; report successes and refusals."""
-    from trading.actions import ActionRefused, ActionUnavailable
+    """Apply ``action(obj, user=...)`` to each selected row; report successes and refusals.
 
+    A refusal is the service's "this makes no sense" error: a ``ValueError`` (such as
+    ``execution.commands.CommandError``) or a ``ValidationError`` (its messages)."""
     ok = 0
     for obj in queryset:
         try:
             action(obj, user=request.user)
-        except ActionUnavailable as exc:
-            modeladmin.message_user(request, f"Not available yet: {exc}", messages.WARNING)
-            return
-        except (ActionRefused, ValueError) as exc:
+        except ValidationError as exc:
+            modeladmin.message_user(request, f"{obj}: {'; '.join(exc.messages)}", messages.WARNING)
+        except ValueError as exc:
             modeladmin.message_user(request, f"{obj}: {exc}", messages.WARNING)
         else:
             ok += 1
