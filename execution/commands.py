@@ -15,7 +15,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from execution import risk, services
+from execution import exits, order_lifecycle, risk
 from execution.brokers.base import Broker
 from execution.models import (
     OPEN_ORDER_STATUSES,
@@ -113,12 +113,13 @@ def _kill(command: EngineCommand, broker: Broker, at: datetime | None) -> str:
     cancelled = sum(
         1
         for order in orders.select_related("stock", "strategy")
-        if order.purpose != OrderPurpose.EXIT and services.cancel_order(order, broker, reason="kill switch")
+        if order.purpose != OrderPurpose.EXIT
+        and order_lifecycle.cancel_order(order, broker, reason="kill switch")
     )
     closed = 0
     if (command.options or {}).get("close_positions"):
         for trade in trades.select_related("stock", "strategy"):
-            if services.close_trade_order(trade, broker, ExitReason.KILL_SWITCH, at=at, key=f"K{command.pk}"):
+            if exits.close_trade_order(trade, broker, ExitReason.KILL_SWITCH, at=at, key=f"K{command.pk}"):
                 closed += 1
     return f"{cancelled} orders cancelled, {closed} trades closing"
 
@@ -127,13 +128,13 @@ def execute_command(command: EngineCommand, broker: Broker, at: datetime | None 
     """Carry out one command (engine only) and record the outcome."""
     try:
         if command.kind == EngineCommandKind.CANCEL_ORDER:
-            if not services.cancel_order(
+            if not order_lifecycle.cancel_order(
                 command.order, broker, reason=f"requested by {_who(command.requested_by)}"
             ):
                 raise CommandError(f"order {command.order.client_order_id} is not open")
             result = f"cancel of {command.order.client_order_id} sent"
         elif command.kind == EngineCommandKind.CLOSE_TRADE:
-            order = services.close_trade_order(
+            order = exits.close_trade_order(
                 command.trade, broker, ExitReason.MANUAL, at=at, key=f"C{command.pk}"
             )
             if order is None:

@@ -23,7 +23,7 @@ from typing import Any
 
 from django.db.models import Q
 
-from execution import risk, services
+from execution import exits, order_lifecycle, risk
 from execution.brokers.base import AccountSnapshot, Broker
 from execution.fills import free_cash_decimal
 from execution.models import (
@@ -35,7 +35,7 @@ from execution.models import (
     TradeDirection,
     TradeStatus,
 )
-from execution.services import OrderIntent, bar_key, make_client_order_id
+from execution.order_lifecycle import OrderIntent, bar_key, make_client_order_id
 from execution.sizing import position_size_decimal
 from execution.stops import levels
 from marketdata.models import Stock
@@ -114,7 +114,7 @@ def _resume(order: Order, broker: Broker, now: datetime) -> Order:
     """The order of this signal already exists (the bar is processed again): send it if it
     never was, nothing else."""
     if order.status == "pending_submit":
-        return services.submit_order(order, broker, at=now)
+        return order_lifecycle.submit_order(order, broker, at=now)
     return order
 
 
@@ -134,17 +134,19 @@ def execute_exit(ctx: SignalContext, broker: Broker) -> Order | None:
     trade = open_trade(ctx.strategy, ctx.stock, EXIT_SIGNALS[ctx.signal_type])
     if trade is None:
         return None
-    for other in services.open_orders_of(trade):
+    for other in exits.open_orders_of(trade):
         if other.purpose != OrderPurpose.EXIT:
-            services.cancel_order(other, broker, reason=f"exit signal on {ctx.bar_time:%Y-%m-%d %H:%M}")
-    if services.open_orders_of(trade, purposes=[OrderPurpose.EXIT]):
+            order_lifecycle.cancel_order(
+                other, broker, reason=f"exit signal on {ctx.bar_time:%Y-%m-%d %H:%M}"
+            )
+    if exits.open_orders_of(trade, purposes=[OrderPurpose.EXIT]):
         return None
     from execution.trades import exited_quantity
 
     remaining = trade.quantity - exited_quantity(trade)
     if remaining <= 0:
         return None
-    order, _ = services.create_order(
+    order, _ = order_lifecycle.create_order(
         OrderIntent(
             stock=ctx.stock,
             side=OrderSide.SELL if trade.direction == TradeDirection.LONG else OrderSide.BUY,
@@ -163,7 +165,7 @@ def execute_exit(ctx: SignalContext, broker: Broker) -> Order | None:
         ),
         broker_name=broker.name,
     )
-    return services.submit_order(order, broker, at=ctx.now)
+    return order_lifecycle.submit_order(order, broker, at=ctx.now)
 
 
 def _stop_distance(ctx: SignalContext, direction: str) -> tuple[Decimal | None, str | None]:
@@ -239,7 +241,7 @@ def execute_entry(ctx: SignalContext, broker: Broker, book: Book) -> Order | Non
     market_context = dict(ctx.market_context)
     market_context.setdefault("reasons", ctx.reasons)
     market_context.setdefault("indicators", ctx.indicators)
-    order, _ = services.create_order(
+    order, _ = order_lifecycle.create_order(
         OrderIntent(
             stock=stock,
             side=check.side,
@@ -257,7 +259,7 @@ def execute_entry(ctx: SignalContext, broker: Broker, book: Book) -> Order | Non
         ),
         broker_name=broker.name,
     )
-    return services.submit_order(order, broker, at=ctx.now)
+    return order_lifecycle.submit_order(order, broker, at=ctx.now)
 
 
 def execute(ctx: SignalContext, broker: Broker, book: Book) -> Order | None:

@@ -25,7 +25,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils.dateparse import parse_datetime
 
-from execution import services
+from execution import broker_reports, exits, order_lifecycle
 from execution.brokers.base import Broker, OrderUpdate
 from execution.models import OPEN_ORDER_STATUSES, Fill, Order, OrderPurpose, OrderStatus, Trade, TradeStatus
 from execution.state import transition
@@ -87,7 +87,7 @@ def reconcile(
     # 1. executions since the newest fill we know (fills arrive in time order).
     since = Fill.objects.aggregate(t=Max("timestamp"))["t"]
     for execution in broker.executions(since=since):
-        fill = services.apply_fill(execution)
+        fill = broker_reports.apply_fill(execution)
         if fill is not None:
             report.fills_applied += 1
             touched.append(fill.order)
@@ -114,18 +114,18 @@ def reconcile(
                     locked.save(update_fields=["broker_order_id", "broker_session_order_id", "updated_at"])
                     if locked.status == OrderStatus.PENDING_SUBMIT:
                         transition(locked, OrderStatus.SUBMITTED, reason="adopted by reconciliation", at=at)
-                services.apply_order_update(_as_update(found, at))
+                broker_reports.apply_order_update(_as_update(found, at))
                 report.adopted.append(cid)
             elif _is_fresh(order, fresh_after):
-                services.submit_order(order, broker, at=at)
+                order_lifecycle.submit_order(order, broker, at=at)
                 report.sent.append(cid)
             else:
-                services.cancel_order(order, broker, reason="stale: never sent and its bar has passed")
+                order_lifecycle.cancel_order(order, broker, reason="stale: never sent and its bar has passed")
                 report.cancelled.append(cid)
             touched.append(order)
             continue
         if order.status == OrderStatus.UNKNOWN:
-            services.resolve_unknown(order, broker)
+            order_lifecycle.resolve_unknown(order, broker)
             report.resolved.append(cid)
             touched.append(order)
             continue
@@ -139,10 +139,10 @@ def reconcile(
             )
             continue
         if found.status != order.status:
-            services.apply_order_update(_as_update(found, at))
+            broker_reports.apply_order_update(_as_update(found, at))
             report.resolved.append(cid)
             touched.append(order)
-    services.after_events(touched, broker, at=at)
+    exits.after_events(touched, broker, at=at)
 
     # 3. positions.
     theirs, ours = broker_net_positions(broker), database_net_positions()

@@ -1,6 +1,6 @@
 """Trade bookkeeping: entry fills open a Trade, exit fills close it with its P&L.
 
-Called by :func:`execution.services.apply_fill` inside its transaction, once per new
+Called by :func:`execution.broker_reports.apply_fill` inside its transaction, once per new
 fill row, so each fill changes a trade exactly once.
 """
 

@@ -4,9 +4,9 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from execution import commands, services
+from execution import broker_reports, commands, order_lifecycle
 from execution.models import EngineCommand, ExecutionState, Order, Protection, Trade
-from execution.services import OrderIntent
+from execution.order_lifecycle import OrderIntent
 from strategies.models import Strategy, StrategyEvent
 
 from .conftest import T0, bar
@@ -22,19 +22,19 @@ def api(client, trader):
 
 def open_trade(stock, strategy, broker):
     broker.on_bar("AAPL", bar(0, 100, 100, 100, 100))
-    order, _ = services.create_order(
+    order, _ = order_lifecycle.create_order(
         OrderIntent(stock=stock, side="buy", quantity=Decimal("10"), strategy=strategy, client_order_id="E1")
     )
-    services.submit_order(order, broker)
+    order_lifecycle.submit_order(order, broker)
     broker.on_bar("AAPL", bar(1, 100, 100, 100, 100))
     for event in broker.poll_events():
-        services.apply_event(event)
+        broker_reports.apply_event(event)
     return Trade.objects.get()
 
 
 def test_cancel_action_writes_a_command_the_engine_carries_out(api, stock, strategy, broker):
-    order = services.submit_order(
-        services.create_order(
+    order = order_lifecycle.submit_order(
+        order_lifecycle.create_order(
             OrderIntent(stock=stock, side="buy", quantity=Decimal("1"), client_order_id="c1")
         )[0],
         broker,
@@ -45,7 +45,7 @@ def test_cancel_action_writes_a_command_the_engine_carries_out(api, stock, strat
     (done,) = commands.process_commands(broker)
     assert done.status == "done"
     for event in broker.poll_events():
-        services.apply_event(event)
+        broker_reports.apply_event(event)
     order.refresh_from_db()
     assert order.status == "cancelled"
     assert api.post(f"/api/orders/{order.pk}/cancel/").status_code == 400
@@ -58,7 +58,7 @@ def test_close_action_and_refusal(api, stock, strategy, broker):
     commands.process_commands(broker)
     broker.on_bar("AAPL", bar(2, 110, 110, 110, 110))
     for event in broker.poll_events():
-        services.apply_event(event)
+        broker_reports.apply_event(event)
     trade.refresh_from_db()
     assert trade.status == "closed" and trade.exit_reason == "manual" and trade.realized_pnl == Decimal("100")
     assert api.post(f"/api/trades/{trade.pk}/close/").status_code == 400
@@ -66,8 +66,8 @@ def test_close_action_and_refusal(api, stock, strategy, broker):
 
 def test_kill_switch_endpoint(api, stock, strategy, broker):
     trade = open_trade(stock, strategy, broker)
-    pending = services.submit_order(
-        services.create_order(
+    pending = order_lifecycle.submit_order(
+        order_lifecycle.create_order(
             OrderIntent(
                 stock=stock, side="buy", quantity=Decimal("1"), strategy=strategy, client_order_id="e2"
             )
@@ -89,7 +89,7 @@ def test_kill_switch_endpoint(api, stock, strategy, broker):
     assert command.status == "done" and "1 orders cancelled, 1 trades closing" in command.result
     broker.on_bar("AAPL", bar(2, 90, 90, 90, 90))
     for event in broker.poll_events():
-        services.apply_event(event)
+        broker_reports.apply_event(event)
     trade.refresh_from_db()
     pending.refresh_from_db()
     assert trade.exit_reason == "kill_switch" and pending.status == "cancelled"

@@ -12,12 +12,12 @@ from decimal import Decimal
 
 import pytest
 
-from execution import services
+from execution import broker_reports, exits, order_lifecycle
 from execution.brokers.ibkr import IBKRBroker
 from execution.brokers.paper import PaperBroker
 from execution.costs import CostModel
 from execution.models import Fill, Order, Trade
-from execution.services import OrderIntent
+from execution.order_lifecycle import OrderIntent
 from execution.tests.conftest import bar
 from execution.tests.fake_ib import FakeIB, fake_with_aapl, quick_broker
 from strategies.models import StrategyEvent
@@ -54,22 +54,22 @@ def apply_all(broker, rounds: int = 3) -> list:
         batch = broker.poll_events()
         events += batch
         for event in batch:
-            result = services.apply_event(event)
+            result = broker_reports.apply_event(event)
             if isinstance(result, Order):
                 touched.append(result)
             elif isinstance(result, Fill):
                 touched.append(result.order)
-    services.after_events(touched, broker)
+    exits.after_events(touched, broker)
     return events
 
 
 def enter(stock, strategy, broker, cid: str, qty: str = "10") -> Order:
-    order, created = services.create_order(
+    order, created = order_lifecycle.create_order(
         OrderIntent(stock=stock, side="buy", quantity=D(qty), strategy=strategy, client_order_id=cid),
         broker_name=broker.name,
     )
     assert created
-    return services.submit_order(order, broker)
+    return order_lifecycle.submit_order(order, broker)
 
 
 def trades_snapshot() -> list[tuple]:
@@ -237,11 +237,11 @@ def test_fill_during_a_disconnect_is_applied_once(stock, strategy, fake, ib):
     assert order.status == "filled" and order.filled_quantity == 10 and order.commission == D("1")
     # What a reconciliation on reconnect does: the executions again, and nothing changes.
     for report in ib.executions(T - timedelta(hours=1)):
-        assert services.apply_fill(report) is None
+        assert broker_reports.apply_fill(report) is None
     apply_all(ib)
     assert Fill.objects.count() == 1 and Trade.objects.get().quantity == 10
     # The order that waited goes out now.
-    assert services.submit_order(waiting, ib).status == "submitted"
+    assert order_lifecycle.submit_order(waiting, ib).status == "submitted"
     assert [o.orderRef for o in fake.placed] == ["E1", "E2"]
 
 
@@ -256,6 +256,6 @@ def test_submit_lost_in_a_disconnect_is_resolved_by_a_query(stock, strategy, fak
     server.status = "Submitted"
     fake.drop_connection()
     apply_all(ib)  # reconnects, re-synchronises
-    order = services.resolve_unknown(order, ib)
+    order = order_lifecycle.resolve_unknown(order, ib)
     assert order.status == "submitted" and order.broker_order_id == "424242"
     assert len(fake.placed) == 1

@@ -12,10 +12,10 @@ from decimal import Decimal
 
 import pytest
 
-from execution import services
+from execution import order_lifecycle
 from execution.brokers.ibkr import IBKRBroker
 from execution.models import Fill, Order, Trade
-from execution.services import OrderIntent
+from execution.order_lifecycle import OrderIntent
 from execution.tests.fake_ib import FakeIB, fake_with_aapl, quick_broker
 from marketdata.models import Bar, Stock
 from strategies.models import Strategy, StrategyEvent
@@ -70,7 +70,7 @@ def engine_for(broker: IBKRBroker):
 
 
 def order_row(strategy: Strategy, cid: str, qty: str = "10", **context) -> Order:
-    order, created = services.create_order(
+    order, created = order_lifecycle.create_order(
         OrderIntent(
             stock=strategy.stocks.get(),
             side="buy",
@@ -147,7 +147,7 @@ def test_disconnect_after_submit_fill_in_the_gap_applied_once(market, fake):
 
     broker = ibkr(fake)
     engine = engine_for(broker)
-    order = services.submit_order(order_row(market, "E-1"), broker)
+    order = order_lifecycle.submit_order(order_row(market, "E-1"), broker)
     assert order.status == "submitted"
     engine.handle_events()
 
@@ -158,7 +158,7 @@ def test_disconnect_after_submit_fill_in_the_gap_applied_once(market, fake):
     assert EngineHeartbeat.objects.get().state == "disconnected"
     assert StrategyEvent.objects.filter(event_type="broker.disconnected").exists()
     # While away: a new order waits, certainly not sent; IB fills the first one.
-    waiting = services.submit_order(
+    waiting = order_lifecycle.submit_order(
         order_row(market, "E-2", bar_time=(T0 + timedelta(days=39)).isoformat()), broker
     )
     assert waiting.status == "pending_submit"

@@ -6,9 +6,9 @@ from decimal import Decimal
 import numpy as np
 import pytest
 
-from execution import pipeline, protections, risk, services
+from execution import broker_reports, order_lifecycle, pipeline, protections, risk
 from execution.models import EquitySnapshot, Order, Protection, Trade
-from execution.services import OrderIntent
+from execution.order_lifecycle import OrderIntent
 from strategies.models import StrategyEvent
 
 from .conftest import bar
@@ -202,8 +202,8 @@ def test_rejections_are_journaled_by_the_pipeline(strategy, stock, broker):
 
 def test_exit_signal_closes_the_position(strategy, stock, broker):
     broker.on_bar("AAPL", bar(0, 100, 100, 100, 100))
-    entry = services.submit_order(
-        services.create_order(
+    entry = order_lifecycle.submit_order(
+        order_lifecycle.create_order(
             OrderIntent(
                 stock=stock, side="buy", quantity=Decimal("5"), strategy=strategy, client_order_id="e"
             )
@@ -212,7 +212,7 @@ def test_exit_signal_closes_the_position(strategy, stock, broker):
     )
     broker.on_bar("AAPL", bar(1, 100, 100, 100, 100))
     for event in broker.poll_events():
-        services.apply_event(event)
+        broker_reports.apply_event(event)
     entry.refresh_from_db()
     ctx = pipeline.SignalContext(strategy, stock, "exit_long", BAR, Decimal("100"), NOW)
     order = pipeline.execute(ctx, broker, None)

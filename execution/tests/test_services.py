@@ -5,7 +5,7 @@ from unittest import mock
 import pytest
 from django.db import IntegrityError
 
-from execution import services
+from execution import broker_reports, exits, order_lifecycle
 from execution.brokers.base import (
     BrokerOrder,
     BrokerUnavailable,
@@ -17,7 +17,7 @@ from execution.brokers.base import (
     SubmitOutcomeUnknown,
 )
 from execution.models import Fill, Order, Trade
-from execution.services import OrderIntent
+from execution.order_lifecycle import OrderIntent
 from strategies.models import StrategyEvent
 
 from .conftest import bar
@@ -27,7 +27,7 @@ T = datetime(2024, 1, 3, tzinfo=UTC)
 
 
 def entry(stock, strategy, cid="E1", qty="10"):
-    order, created = services.create_order(
+    order, created = order_lifecycle.create_order(
         OrderIntent(stock=stock, side="buy", quantity=Decimal(qty), strategy=strategy, client_order_id=cid)
     )
     assert created
@@ -36,10 +36,10 @@ def entry(stock, strategy, cid="E1", qty="10"):
 
 def drain(broker):
     """One poll of the broker's events, applied as the engine applies them."""
-    applier = services.EventApplier(broker.poll_events())
+    applier = broker_reports.EventApplier(broker.poll_events())
     for event in applier.events:
         applier.apply(event)
-    services.after_events(applier.touched, broker)
+    exits.after_events(applier.touched, broker)
     return applier.touched
 
 
@@ -56,24 +56,26 @@ def test_order_is_pending_submit_before_the_broker_is_called(stock, strategy, br
         return type(broker).submit(broker, request)
 
     with mock.patch.object(broker, "submit", side_effect=spy):
-        services.submit_order(order, broker)
+        order_lifecycle.submit_order(order, broker)
     assert seen == ["pending_submit"]
     order.refresh_from_db()
     assert order.status == "submitted" and order.broker_order_id
     assert (
-        services.create_order(OrderIntent(stock=stock, side="buy", quantity=1, client_order_id="E1"))[1]
+        order_lifecycle.create_order(OrderIntent(stock=stock, side="buy", quantity=1, client_order_id="E1"))[
+            1
+        ]
         is False
     )
 
 
 def test_full_round_trip_opens_and_closes_a_trade(stock, strategy, broker):
     broker.on_bar("AAPL", bar(0, 100, 100, 100, 100))
-    services.submit_order(entry(stock, strategy), broker)
+    order_lifecycle.submit_order(entry(stock, strategy), broker)
     broker.on_bar("AAPL", bar(1, 100, 103, 99, 102))
     drain(broker)
     trade = Trade.objects.get()
     assert trade.status == "open" and trade.entry_price == Decimal("100") and trade.quantity == 10
-    exit_order = services.close_trade_order(trade, broker, "manual")
+    exit_order = exits.close_trade_order(trade, broker, "manual")
     assert exit_order.status == "submitted"
     broker.on_bar("AAPL", bar(2, 105, 106, 104, 105))
     drain(broker)
@@ -94,11 +96,11 @@ def test_full_round_trip_opens_and_closes_a_trade(stock, strategy, broker):
 def test_a_fill_applied_twice_counts_once(stock, strategy):
     order = entry(stock, strategy)
     fill = report("E1", "X1", "4", "100")
-    assert services.apply_fill(fill) is not None
-    assert services.apply_fill(fill) is None
+    assert broker_reports.apply_fill(fill) is not None
+    assert broker_reports.apply_fill(fill) is None
     order.refresh_from_db()
     assert order.filled_quantity == 4 and order.status == "partially_filled"
-    services.apply_fill(report("E1", "X2", "6", "101"))
+    broker_reports.apply_fill(report("E1", "X2", "6", "101"))
     order.refresh_from_db()
     assert order.status == "filled" and order.avg_fill_price == Decimal("100.6")
     trade = Trade.objects.get()
@@ -108,17 +110,17 @@ def test_a_fill_applied_twice_counts_once(stock, strategy):
 
 def test_late_commission_updates_fill_order_and_trade(stock, strategy):
     entry(stock, strategy)
-    services.apply_fill(report("E1", "X1", "10", "100"))
-    services.apply_commission(CommissionUpdate("X1", Decimal("1.25")))
+    broker_reports.apply_fill(report("E1", "X1", "10", "100"))
+    broker_reports.apply_commission(CommissionUpdate("X1", Decimal("1.25")))
     assert Fill.objects.get().commission == Decimal("1.25")
     assert Order.objects.get().commission == Decimal("1.25")
     assert Trade.objects.get().fees == Decimal("1.25")
-    assert services.apply_commission(CommissionUpdate("nope", Decimal("1"))) is None
+    assert broker_reports.apply_commission(CommissionUpdate("nope", Decimal("1"))) is None
 
 
 def test_unknown_fill_and_unknown_order_are_journaled(stock):
-    assert services.apply_fill(report("ghost", "X9", "1", "1")) is None
-    assert services.apply_order_update(OrderUpdate("ghost", "B", "submitted", 0, None, T)) is None
+    assert broker_reports.apply_fill(report("ghost", "X9", "1", "1")) is None
+    assert broker_reports.apply_order_update(OrderUpdate("ghost", "B", "submitted", 0, None, T)) is None
     assert StrategyEvent.objects.filter(event_type="fill.unknown_order", severity="error").exists()
     assert StrategyEvent.objects.filter(event_type="order.unknown_to_database").exists()
 
@@ -126,13 +128,13 @@ def test_unknown_fill_and_unknown_order_are_journaled(stock):
 def test_submit_timeout_goes_to_unknown_until_a_query_resolves_it(stock, strategy, broker):
     order = entry(stock, strategy)
     with mock.patch.object(broker, "submit", side_effect=SubmitOutcomeUnknown("timed out")):
-        services.submit_order(order, broker)
+        order_lifecycle.submit_order(order, broker)
     order.refresh_from_db()
     assert order.status == "unknown"
     with mock.patch.object(
         broker, "find_order", return_value=BrokerOrder("E1", "PO9", "AAPL", "buy", 10, "submitted")
     ):
-        services.resolve_unknown(order, broker)
+        order_lifecycle.resolve_unknown(order, broker)
     order.refresh_from_db()
     assert order.status == "submitted" and order.broker_order_id == "PO9"
 
@@ -140,8 +142,8 @@ def test_submit_timeout_goes_to_unknown_until_a_query_resolves_it(stock, strateg
 def test_unknown_order_the_broker_never_got_is_cancelled(stock, strategy, broker):
     order = entry(stock, strategy)
     with mock.patch.object(broker, "submit", side_effect=SubmitOutcomeUnknown("lost")):
-        services.submit_order(order, broker)
-    services.resolve_unknown(order, broker)
+        order_lifecycle.submit_order(order, broker)
+    order_lifecycle.resolve_unknown(order, broker)
     order.refresh_from_db()
     assert order.status == "cancelled" and "never received" in order.reject_reason
 
@@ -149,12 +151,12 @@ def test_unknown_order_the_broker_never_got_is_cancelled(stock, strategy, broker
 def test_rejection_and_unavailable_broker(stock, strategy, broker):
     order = entry(stock, strategy)
     with mock.patch.object(broker, "submit", side_effect=OrderRejected("no permissions", code=201)):
-        services.submit_order(order, broker)
+        order_lifecycle.submit_order(order, broker)
     order.refresh_from_db()
     assert order.status == "rejected" and "code 201" in order.reject_reason
     other = entry(stock, strategy, cid="E2")
     with mock.patch.object(broker, "submit", side_effect=BrokerUnavailable("down")):
-        services.submit_order(other, broker)
+        order_lifecycle.submit_order(other, broker)
     other.refresh_from_db()
     assert other.status == "pending_submit"
     assert StrategyEvent.objects.filter(event_type="order.submit_deferred").exists()
@@ -162,28 +164,28 @@ def test_rejection_and_unavailable_broker(stock, strategy, broker):
 
 def test_cancel_paths(stock, strategy, broker):
     never_sent = entry(stock, strategy)
-    assert services.cancel_order(never_sent, broker)
+    assert order_lifecycle.cancel_order(never_sent, broker)
     never_sent.refresh_from_db()
     assert never_sent.status == "cancelled"
-    assert services.cancel_order(never_sent, broker) is False
-    sent = services.submit_order(entry(stock, strategy, cid="E2"), broker)
-    assert services.cancel_order(sent, broker)
+    assert order_lifecycle.cancel_order(never_sent, broker) is False
+    sent = order_lifecycle.submit_order(entry(stock, strategy, cid="E2"), broker)
+    assert order_lifecycle.cancel_order(sent, broker)
     drain(broker)
     sent.refresh_from_db()
     assert sent.status == "cancelled"
 
 
 def test_illegal_update_changes_nothing(stock, strategy, broker):
-    order = services.submit_order(entry(stock, strategy), broker)
-    services.apply_order_update(OrderUpdate("E1", "", "cancelled", 0, None, T))
-    services.apply_order_update(OrderUpdate("E1", "", "filled", 10, Decimal("1"), T))
+    order = order_lifecycle.submit_order(entry(stock, strategy), broker)
+    broker_reports.apply_order_update(OrderUpdate("E1", "", "cancelled", 0, None, T))
+    broker_reports.apply_order_update(OrderUpdate("E1", "", "filled", 10, Decimal("1"), T))
     order.refresh_from_db()
     assert order.status == "cancelled"
     assert StrategyEvent.objects.filter(event_type="order.illegal_transition").exists()
 
 
 def test_connection_events_are_journaled():
-    services.apply_event(ConnectionEvent(False, "lost", 1100))
+    broker_reports.apply_event(ConnectionEvent(False, "lost", 1100))
     assert StrategyEvent.objects.get().event_type == "broker.disconnected"
 
 
@@ -192,7 +194,7 @@ def test_stop_and_target_are_placed_after_the_entry_fill_and_stop_counts(stock, 
     strategy.take_profit_type, strategy.take_profit_value = "percent", Decimal("10")
     strategy.save()
     broker.on_bar("AAPL", bar(0, 100, 100, 100, 100))
-    services.submit_order(entry(stock, strategy), broker)
+    order_lifecycle.submit_order(entry(stock, strategy), broker)
     day = bar(1, 100, 111, 94, 100)
     broker.on_bar_open("AAPL", day)
     drain(broker)
@@ -210,12 +212,12 @@ def test_stop_and_target_are_placed_after_the_entry_fill_and_stop_counts(stock, 
 def test_a_poll_settles_repeated_status_reports_from_one_read(
     stock, strategy, broker, django_assert_num_queries
 ):
-    order = services.submit_order(entry(stock, strategy), broker)
+    order = order_lifecycle.submit_order(entry(stock, strategy), broker)
     broker_id = order.broker_order_id
     submitted = OrderUpdate("E1", broker_id, "submitted", 0, None, T)
     filled = OrderUpdate("E1", broker_id, "filled", 10, Decimal("100"), T)
     with django_assert_num_queries(1):  # the one read of the orders the poll names
-        applier = services.EventApplier([submitted, report("E1", "X1", "10", "100"), filled, submitted])
+        applier = broker_reports.EventApplier([submitted, report("E1", "X1", "10", "100"), filled, submitted])
     with django_assert_num_queries(0):
         assert applier.apply(submitted) is None  # the order is already submitted
     fill = applier.apply(applier.events[1])
@@ -233,16 +235,16 @@ def test_a_poll_settles_repeated_status_reports_from_one_read(
 
 def test_a_report_that_brings_the_broker_id_is_not_stale():
     update = OrderUpdate("E1", "B7", "submitted", 0, None, T)
-    assert services.is_stale_report(("submitted", ""), update) is False
-    assert services.is_stale_report(("submitted", "B7"), update) is True
-    assert services.is_stale_report(("filled", "B7"), update) is True
-    assert services.is_stale_report(None, update) is False  # unknown order: read and journal it
+    assert broker_reports.is_stale_report(("submitted", ""), update) is False
+    assert broker_reports.is_stale_report(("submitted", "B7"), update) is True
+    assert broker_reports.is_stale_report(("filled", "B7"), update) is True
+    assert broker_reports.is_stale_report(None, update) is False  # unknown order: read and journal it
 
 
 def test_an_event_that_fails_is_read_again_next_time(stock, strategy, broker):
-    order = services.submit_order(entry(stock, strategy), broker)
-    applier = services.EventApplier([OrderUpdate("E1", order.broker_order_id, "cancelled", 0, None, T)])
-    failing = mock.patch.object(services, "apply_event", side_effect=RuntimeError("database went away"))
+    order = order_lifecycle.submit_order(entry(stock, strategy), broker)
+    applier = broker_reports.EventApplier([OrderUpdate("E1", order.broker_order_id, "cancelled", 0, None, T)])
+    failing = mock.patch.object(broker_reports, "apply_event", side_effect=RuntimeError("database went away"))
     with failing, pytest.raises(RuntimeError):
         applier.apply(applier.events[0])
     assert "E1" not in applier.known and applier.touched == []
@@ -254,7 +256,7 @@ def test_create_orders_inserts_the_new_and_returns_the_known(stock, strategy):
         OrderIntent(stock=stock, side="sell", quantity=Decimal("10"), strategy=strategy, client_order_id=cid)
         for cid in ("SL-1", "TP-1")
     ]
-    orders = services.create_orders(intents)
+    orders = order_lifecycle.create_orders(intents)
     assert [o.client_order_id for o in orders] == ["SL-1", "TP-1"]
     assert orders[0].pk == known.pk and orders[0].side == "buy"  # the row already there, untouched
     assert orders[1].pk is not None and orders[1].status == "pending_submit"
@@ -268,8 +270,8 @@ def test_a_protective_pair_created_elsewhere_in_between_is_taken_not_doubled(sto
     strategy.take_profit_type, strategy.take_profit_value = "r_multiple", 2
     strategy.save()
     broker.on_bar("AAPL", bar(0, 100, 100, 100, 100))
-    services.submit_order(entry(stock, strategy), broker)
-    real = services.create_orders
+    order_lifecycle.submit_order(entry(stock, strategy), broker)
+    real = order_lifecycle.create_orders
     calls = []
 
     def conflicting(intents, broker_name="paper"):
@@ -278,7 +280,7 @@ def test_a_protective_pair_created_elsewhere_in_between_is_taken_not_doubled(sto
             raise IntegrityError("duplicate key value violates unique constraint")
         return real(intents, broker_name)
 
-    with mock.patch.object(services, "create_orders", side_effect=conflicting):
+    with mock.patch.object(exits, "create_orders", side_effect=conflicting):
         broker.on_bar_open("AAPL", bar(1, 100, 101, 99, 100))
         drain(broker)
     assert len(calls) == 2 and calls[0] == calls[1]  # the same ids, asked again

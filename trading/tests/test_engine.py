@@ -8,14 +8,14 @@ import pandas as pd
 import pytest
 from django.db import connection
 
-from execution import services
+from execution import order_lifecycle
 from execution.brokers import get_broker
 from execution.brokers.base import SubmitOutcomeUnknown
 from execution.brokers.paper import PaperBroker
 from execution.commands import request_close_trade, set_kill_switch
 from execution.models import EngineCommand, ExecutionState, Order, PaperOrder, Trade
+from execution.order_lifecycle import OrderIntent
 from execution.reconcile import reconcile
-from execution.services import OrderIntent
 from marketdata.models import Stock
 from marketdata.services import ingest_bars
 from strategies.models import Strategy, StrategyEvent
@@ -135,7 +135,7 @@ def test_reconciliation_rules(setup_strategy):
     now = DAYS[50].to_pydatetime()
 
     def order(cid, purpose="entry", bar=now, side="buy", trade=None):
-        return services.create_order(
+        return order_lifecycle.create_order(
             OrderIntent(
                 stock=stock,
                 side=side,
@@ -153,10 +153,12 @@ def test_reconciliation_rules(setup_strategy):
     trade = Trade.objects.create(strategy=strategy, stock=stock, entry_time=now, entry_price=100, quantity=1)
     exit_order = order("exit", purpose="exit", side="sell", trade=trade)
     adopted = order("adopted")
-    broker.submit(services.order_request(adopted))  # the broker got it, the process died before the ack
+    broker.submit(
+        order_lifecycle.order_request(adopted)
+    )  # the broker got it, the process died before the ack
     lost = order("lost")
     with mock.patch.object(broker, "submit", side_effect=SubmitOutcomeUnknown("timeout")):
-        services.submit_order(lost, broker)
+        order_lifecycle.submit_order(lost, broker)
     report = reconcile(broker, fresh_after=now)
     assert report.sent == ["fresh", "exit"] and report.cancelled == ["stale"]
     assert report.adopted == ["adopted"] and report.resolved == ["lost"]
@@ -291,12 +293,12 @@ def test_unknown_orders_are_resolved_by_a_targeted_query(setup_strategy):
     strategy, stock = setup_strategy
     engine = Engine(EngineOptions(speed=None), broker=PaperBroker())
     engine.setup()
-    order = services.create_order(
+    order = order_lifecycle.create_order(
         OrderIntent(stock=stock, side="buy", quantity=Decimal("1"), strategy=strategy, client_order_id="u1")
     )[0]
-    engine.broker.submit(services.order_request(order))  # it did reach the broker
+    engine.broker.submit(order_lifecycle.order_request(order))  # it did reach the broker
     with mock.patch.object(engine.broker, "submit", side_effect=SubmitOutcomeUnknown("timeout")):
-        services.submit_order(order, engine.broker)
+        order_lifecycle.submit_order(order, engine.broker)
     assert Order.objects.get(pk=order.pk).status == "unknown"
     engine._last_refresh = 0
     engine.service()
