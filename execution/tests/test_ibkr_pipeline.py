@@ -1,4 +1,4 @@
-"""The order pipeline (execution.services) through the IBKR broker and the fake IB.
+"""The order pipeline (order_lifecycle, broker_reports, exits) through the IBKR broker and the fake IB.
 
 The same services drive both brokers; these tests show that, for the same fills, IBKR
 produces the same orders, fills and trades as the paper broker, and that IB's own

@@ -34,8 +34,8 @@ from typing import Any
 import pandas as pd
 from django.db import connection
 
+from execution import broker_reports, exits, order_lifecycle, pipeline, protections
 from execution import commands as engine_commands
-from execution import pipeline, protections, services
 from execution.brokers import get_broker
 from execution.brokers.base import Broker, BrokerError, BrokerUnavailable, ConnectionEvent
 from execution.equity import record_equity_snapshot
@@ -296,7 +296,7 @@ class Engine:
         unknown = list(Order.objects.filter(status="unknown").select_related("stock", "strategy"))
         for order in unknown:
             try:
-                services.resolve_unknown(order, self.broker)
+                order_lifecycle.resolve_unknown(order, self.broker)
             except BrokerError as exc:
                 record_event(
                     "order.resolve_failed",
@@ -313,7 +313,7 @@ class Engine:
             events = self.broker.poll_events(timeout)
             if not events:
                 break
-            applier = services.EventApplier(events)
+            applier = broker_reports.EventApplier(events)
             reconnected = False
             # one trip to the channel layer for what this batch of events publishes
             with batched():
@@ -334,7 +334,7 @@ class Engine:
                             reconnected = True
                         elif not event.connected:
                             self.beat("disconnected", error=event.message)
-                services.after_events(applier.touched, self.broker, at=self.clock)
+                exits.after_events(applier.touched, self.broker, at=self.clock)
             if reconnected:
                 self.connect_and_reconcile()
         return applied

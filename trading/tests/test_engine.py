@@ -303,7 +303,9 @@ def test_unknown_orders_are_resolved_by_a_targeted_query(setup_strategy):
     engine._last_refresh = 0
     engine.service()
     assert Order.objects.get(pk=order.pk).status == "submitted"
-    with mock.patch("execution.services.resolve_unknown", side_effect=SubmitOutcomeUnknown("still down")):
+    with mock.patch(
+        "execution.order_lifecycle.resolve_unknown", side_effect=SubmitOutcomeUnknown("still down")
+    ):
         Order.objects.filter(pk=order.pk).update(status="unknown")
         assert engine.resolve_unknown_orders() == 1
     assert StrategyEvent.objects.filter(event_type="order.resolve_failed").exists()
