@@ -1,3 +1,6 @@
+"""Execution's admins, plus the Stock and Strategy admins re-registered with the links and
+actions that need execution (one module: the admin autodiscovers only this one)."""
+
 from django.contrib import admin
 from django.db.models import Count
 from django.urls import reverse

@@ -38,6 +38,7 @@ from execution.models import (
 from execution.order_lifecycle import OrderIntent, bar_key, make_client_order_id
 from execution.sizing import position_size_decimal
 from execution.stops import levels
+from execution.trades import exited_quantity
 from marketdata.models import Stock
 from strategies.models import Strategy, TradeSignal
 
@@ -141,8 +142,6 @@ def execute_exit(ctx: SignalContext, broker: Broker) -> Order | None:
             )
     if exits.open_orders_of(trade, purposes=[OrderPurpose.EXIT]):
         return None
-    from execution.trades import exited_quantity
-
     remaining = trade.quantity - exited_quantity(trade)
     if remaining <= 0:
         return None
