@@ -93,7 +93,7 @@ def run_for_each(
     """Apply ``action(obj, user=...)`` to each selected row; report successes and refusals.
 
     A refusal is the service's "this makes no sense" error: a ``ValueError`` (such as
-    ``execution.commands.CommandError``) or a ``ValidationError`` (its messages)."""
+    ``execution.engine_commands.CommandError``) or a ``ValidationError`` (its messages)."""
     ok = 0
     for obj in queryset:
         try:

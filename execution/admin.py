@@ -14,7 +14,7 @@ from config.admin_utils import (
     pretty_json,
     run_for_each,
 )
-from execution import commands as engine_commands
+from execution import engine_commands
 from execution.backtest import admin as backtest_admin  # noqa: F401  (registers the backtest admins)
 from execution.backtest import tasks as backtest_tasks
 from execution.models import (

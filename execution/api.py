@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import BaseRouter
 
-from execution import commands, risk
+from execution import engine_commands, risk
 from execution.backtest import api as backtest_api
 from execution.models import EngineCommand, Fill, Order, Protection, ProtectionKind, Trade
 from strategies.events import record_event
@@ -103,8 +103,8 @@ class OrderViewSet(viewsets.ReadOnlyModelViewSet):
     def cancel(self, request: Request, pk=None) -> Response:
         """Ask the engine to cancel this order (202 with the command; 400 if not open)."""
         try:
-            return _accepted(commands.request_cancel_order(self.get_object(), request.user))
-        except commands.CommandError as exc:
+            return _accepted(engine_commands.request_cancel_order(self.get_object(), request.user))
+        except engine_commands.CommandError as exc:
             return _refused(exc)
 
 
@@ -133,8 +133,8 @@ class TradeViewSet(viewsets.ReadOnlyModelViewSet):
     def close(self, request: Request, pk=None) -> Response:
         """Ask the engine to close this trade at market (exit reason: manual)."""
         try:
-            return _accepted(commands.request_close_trade(self.get_object(), request.user))
-        except commands.CommandError as exc:
+            return _accepted(engine_commands.request_close_trade(self.get_object(), request.user))
+        except engine_commands.CommandError as exc:
             return _refused(exc)
 
 
@@ -205,7 +205,7 @@ class KillSwitchViewSet(viewsets.ViewSet):
         serializer = KillSwitchSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        command = commands.set_kill_switch(
+        command = engine_commands.set_kill_switch(
             data["enabled"], data.get("strategy"), request.user, close_positions=data["close_positions"]
         )
         return _accepted(command)

@@ -164,7 +164,7 @@ def after_events(touched_orders: list[Order], broker: Broker, at: datetime | Non
             submit_oco(protective_orders(trade, order), broker, at=at)
 
 
-def close_trade_order(
+def send_exit_order(
     trade: Trade, broker: Broker, reason: str, *, at: datetime | None = None, key: str = ""
 ) -> Order | None:
     """Close an open trade at market: cancel its working orders, send the exit."""

@@ -3,7 +3,7 @@
 Everything that changes an order goes through here, :mod:`execution.broker_reports` (what
 the broker says back) and :mod:`execution.exits` (protective orders, closing a trade),
 and every status change through :mod:`execution.state`. The engine process is the only
-caller that holds a broker; pages and the API go through :mod:`execution.commands`.
+caller that holds a broker; pages and the API go through :mod:`execution.engine_commands`.
 
 Rules that make a crash harmless (see docs/execution.md):
 

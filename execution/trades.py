@@ -119,7 +119,7 @@ def _exit_fill(order: Order, fill: Fill) -> Trade | None:
         trade_updated.send(sender=Trade, trade=trade)
         return trade
     reason = order.context.get("exit_reason") or PURPOSE_EXIT_REASON.get(order.purpose, ExitReason.SIGNAL)
-    close_trade(trade, exit_price.quantize(PNL_STEP), fill.timestamp, reason)
+    record_exit(trade, exit_price.quantize(PNL_STEP), fill.timestamp, reason)
     return trade
 
 
@@ -133,7 +133,7 @@ def compute_pnl(trade: Trade) -> None:
         trade.r_multiple = (trade.realized_pnl / trade.risk_amount).quantize(Decimal("0.0001"))
 
 
-def close_trade(trade: Trade, exit_price: Decimal, at: datetime, reason: str) -> None:
+def record_exit(trade: Trade, exit_price: Decimal, at: datetime, reason: str) -> None:
     trade.exit_price = exit_price
     trade.exit_time = at
     trade.exit_reason = reason

@@ -1,6 +1,6 @@
 """Writes started from the pages and the trading API, in one place.
 
-Each one delegates to the owning app's service (execution.commands for anything that
+Each one delegates to the owning app's service (execution.engine_commands for anything that
 touches the broker, strategies.services for strategies, execution.backtest for backtests)
 so that the pages and the API behave the same (the admins call the same services). Only
 the engine talks to the broker: cancel, close and the kill switch become commands it
@@ -13,7 +13,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
-from execution import commands as engine_commands
+from execution import engine_commands
 from execution.backtest import tasks as backtest_tasks
 from execution.models import BacktestRun, Order, Trade
 from strategies import services as strategy_services
@@ -50,7 +50,7 @@ def save_strategy(form: Any, user: Any = None) -> Strategy:
 
 def _refusing(call: Any, *args: Any, **kwargs: Any) -> Any:
     """Run a service; its "this makes no sense" error (a ValueError such as
-    execution.commands.CommandError) becomes an ActionRefused with its message."""
+    execution.engine_commands.CommandError) becomes an ActionRefused with its message."""
     try:
         return call(*args, **kwargs)
     except ValueError as exc:
@@ -58,7 +58,7 @@ def _refusing(call: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 def set_kill_switch(enabled: bool, strategy: Strategy | None = None, user: Any = None) -> Any:
-    """Global (strategy None) or per-strategy kill switch, through execution.commands."""
+    """Global (strategy None) or per-strategy kill switch, through execution.engine_commands."""
     return _refusing(engine_commands.set_kill_switch, enabled, strategy=strategy, user=user)
 
 
@@ -70,7 +70,7 @@ def cancel_order(order: Order, user: Any = None) -> Any:
     return _refusing(engine_commands.request_cancel_order, order, user)
 
 
-def close_trade(trade: Trade, user: Any = None) -> Any:
+def request_close(trade: Trade, user: Any = None) -> Any:
     if trade.status != "open":
         raise ActionRefused(f"trade #{trade.pk} is already closed")
     return _refusing(engine_commands.request_close_trade, trade, user)

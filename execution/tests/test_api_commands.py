@@ -4,7 +4,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from execution import broker_reports, commands, order_lifecycle
+from execution import broker_reports, engine_commands, order_lifecycle
 from execution.models import EngineCommand, ExecutionState, Order, Protection, Trade
 from execution.order_lifecycle import OrderIntent
 from strategies.models import Strategy, StrategyEvent
@@ -42,7 +42,7 @@ def test_cancel_action_writes_a_command_the_engine_carries_out(api, stock, strat
     response = api.post(f"/api/orders/{order.pk}/cancel/")
     assert response.status_code == 202, response.content
     assert response.json()["kind"] == "cancel_order"
-    (done,) = commands.process_commands(broker)
+    (done,) = engine_commands.process_commands(broker)
     assert done.status == "done"
     for event in broker.poll_events():
         broker_reports.apply_event(event)
@@ -55,7 +55,7 @@ def test_cancel_action_writes_a_command_the_engine_carries_out(api, stock, strat
 def test_close_action_and_refusal(api, stock, strategy, broker):
     trade = open_trade(stock, strategy, broker)
     assert api.post(f"/api/trades/{trade.pk}/close/").status_code == 202
-    commands.process_commands(broker)
+    engine_commands.process_commands(broker)
     broker.on_bar("AAPL", bar(2, 110, 110, 110, 110))
     for event in broker.poll_events():
         broker_reports.apply_event(event)
@@ -85,7 +85,7 @@ def test_kill_switch_endpoint(api, stock, strategy, broker):
     strategy.refresh_from_db()
     assert strategy.kill_switch is True
     assert api.get("/api/kill-switch/").json() == {"global": False, "strategies": [strategy.pk]}
-    (command,) = commands.process_commands(broker)
+    (command,) = engine_commands.process_commands(broker)
     assert command.status == "done" and "1 orders cancelled, 1 trades closing" in command.result
     broker.on_bar("AAPL", bar(2, 90, 90, 90, 90))
     for event in broker.poll_events():
@@ -95,7 +95,7 @@ def test_kill_switch_endpoint(api, stock, strategy, broker):
     assert trade.exit_reason == "kill_switch" and pending.status == "cancelled"
     assert api.post("/api/kill-switch/", {"enabled": True}, "application/json").status_code == 202
     assert ExecutionState.objects.get(key="kill_switch").value["enabled"] is True
-    commands.set_kill_switch(False)
+    engine_commands.set_kill_switch(False)
     assert api.get("/api/kill-switch/").json()["global"] is False
 
 
@@ -141,12 +141,12 @@ def test_failed_command_is_reported(stock, strategy, broker):
     order = Order.objects.create(
         client_order_id="f1", stock=stock, side="buy", quantity=1, status="submitted"
     )
-    command = commands.request_cancel_order(order)
+    command = engine_commands.request_cancel_order(order)
     order.status = "filled"
     order.save()
-    (done,) = commands.process_commands(broker)
+    (done,) = engine_commands.process_commands(broker)
     assert done.status == "failed" and "not open" in done.result
-    with pytest.raises(commands.CommandError):
-        commands.request_cancel_order(order)
+    with pytest.raises(engine_commands.CommandError):
+        engine_commands.request_cancel_order(order)
     assert command.pk == done.pk
     assert Strategy.objects.count() == 1

@@ -75,7 +75,7 @@ def test_full_round_trip_opens_and_closes_a_trade(stock, strategy, broker):
     drain(broker)
     trade = Trade.objects.get()
     assert trade.status == "open" and trade.entry_price == Decimal("100") and trade.quantity == 10
-    exit_order = exits.close_trade_order(trade, broker, "manual")
+    exit_order = exits.send_exit_order(trade, broker, "manual")
     assert exit_order.status == "submitted"
     broker.on_bar("AAPL", bar(2, 105, 106, 104, 105))
     drain(broker)

@@ -34,8 +34,7 @@ from typing import Any
 import pandas as pd
 from django.db import connection
 
-from execution import broker_reports, exits, order_lifecycle, pipeline, protections
-from execution import commands as engine_commands
+from execution import broker_reports, engine_commands, exits, order_lifecycle, pipeline, protections
 from execution.brokers import get_broker
 from execution.brokers.base import Broker, BrokerError, BrokerUnavailable, ConnectionEvent
 from execution.equity import record_equity_snapshot

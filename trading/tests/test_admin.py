@@ -5,7 +5,7 @@ import pytest
 from django.contrib.admin.sites import site
 from django.urls import reverse
 
-from execution import commands as engine_commands
+from execution import engine_commands
 from execution.backtest import tasks as backtest_tasks
 from execution.models import Order, SweepRun, Trade
 from strategies.models import StrategyEvent

@@ -12,7 +12,7 @@ from execution import order_lifecycle
 from execution.brokers import get_broker
 from execution.brokers.base import SubmitOutcomeUnknown
 from execution.brokers.paper import PaperBroker
-from execution.commands import request_close_trade, set_kill_switch
+from execution.engine_commands import request_close_trade, set_kill_switch
 from execution.models import EngineCommand, ExecutionState, Order, PaperOrder, Trade
 from execution.order_lifecycle import OrderIntent
 from execution.reconcile import reconcile

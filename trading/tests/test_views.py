@@ -5,7 +5,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from execution import commands as engine_commands
+from execution import engine_commands
 from execution.backtest import tasks as backtest_tasks
 from execution.models import Order
 from strategies.models import Strategy, StrategyEvent

@@ -82,5 +82,5 @@ def trade_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def trade_close(request: HttpRequest, pk: int) -> HttpResponse:
     require_trader(request)
     trade = get_object_or_404(Trade, pk=pk)
-    run_action(request, lambda *, user: actions.close_trade(trade, user=user), ok="Close requested.")
+    run_action(request, lambda *, user: actions.request_close(trade, user=user), ok="Close requested.")
     return redirect(next_url(request, reverse("trade-detail", args=[pk])))

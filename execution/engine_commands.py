@@ -119,7 +119,7 @@ def _kill(command: EngineCommand, broker: Broker, at: datetime | None) -> str:
     closed = 0
     if (command.options or {}).get("close_positions"):
         for trade in trades.select_related("stock", "strategy"):
-            if exits.close_trade_order(trade, broker, ExitReason.KILL_SWITCH, at=at, key=f"K{command.pk}"):
+            if exits.send_exit_order(trade, broker, ExitReason.KILL_SWITCH, at=at, key=f"K{command.pk}"):
                 closed += 1
     return f"{cancelled} orders cancelled, {closed} trades closing"
 
@@ -134,7 +134,7 @@ def execute_command(command: EngineCommand, broker: Broker, at: datetime | None 
                 raise CommandError(f"order {command.order.client_order_id} is not open")
             result = f"cancel of {command.order.client_order_id} sent"
         elif command.kind == EngineCommandKind.CLOSE_TRADE:
-            order = exits.close_trade_order(
+            order = exits.send_exit_order(
                 command.trade, broker, ExitReason.MANUAL, at=at, key=f"C{command.pk}"
             )
             if order is None:
