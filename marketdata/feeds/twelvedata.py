@@ -20,6 +20,7 @@ from marketdata.clock import now
 from marketdata.feeds.base import BarFeed, FeedCapacityError, FeedResult, wanted_times
 from marketdata.providers.limiter import shared_limiter
 from marketdata.providers.twelvedata import (
+    DEFAULT_TZ,
     MAX_OUTPUTSIZE,
     NoData,
     TwelveDataClient,
@@ -87,18 +88,14 @@ class TwelveDataFeed(BarFeed):
         wanted = wanted_times(timeframe, first_open, last)
         if wanted.empty:
             return result
-        # Dates are read in the exchange's zone (the API's default); daily bars by date.
-        zone = "America/New_York" if is_intraday(timeframe) else "UTC"
-        start, end = wanted[0].tz_convert(zone), last.closes_at.tz_convert(zone)
-        fmt = "%Y-%m-%d %H:%M:%S" if is_intraday(timeframe) else "%Y-%m-%d"
         try:
             body = self.client.request(
                 "time_series",
                 credits=len(symbols),
                 symbol=",".join(symbols),
                 interval=timeframe,
-                start_date=start.strftime(fmt),
-                end_date=end.strftime(fmt),
+                start_date=TwelveDataClient.format_date(wanted[0], timeframe, DEFAULT_TZ),
+                end_date=TwelveDataClient.format_date(last.closes_at, timeframe, DEFAULT_TZ),
                 outputsize=min(len(wanted) + 1, MAX_OUTPUTSIZE),
                 adjust=self.adjustment,
             )

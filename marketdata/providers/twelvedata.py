@@ -241,8 +241,8 @@ class TwelveDataClient:
                 symbol=symbol,
                 interval=interval,
                 outputsize=min(outputsize, MAX_OUTPUTSIZE),
-                start_date=self._format(start, interval, zone),
-                end_date=self._format(end, interval, zone),
+                start_date=self.format_date(start, interval, zone),
+                end_date=self.format_date(end, interval, zone),
             )
         except NoData:
             return empty_bars()
@@ -251,7 +251,9 @@ class TwelveDataClient:
         return frame
 
     @staticmethod
-    def _format(moment: datetime | None, interval: str, zone: str) -> str | None:
+    def format_date(moment: datetime | None, interval: str, zone: str) -> str | None:
+        """``moment`` as the API reads start_date/end_date: the exchange zone's wall time
+        intraday, the UTC date for daily and longer bars."""
         if moment is None:
             return None
         ts = pd.Timestamp(moment)

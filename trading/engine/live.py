@@ -163,12 +163,12 @@ class LiveDriver:
     def wait_until(self, instant) -> None:
         """Sleep on the market clock until ``instant``, servicing the engine meanwhile."""
         while not self.engine.stop_requested:
-            self.engine.service()
             real = self.clock.real_seconds_until(instant)
             if real <= 0:
+                self.engine.service()
                 self.clock.sleep_until(instant)  # a manual clock jumps here
                 return
-            self.engine.idle(min(real, SERVICE_SLICE))
+            self.engine.idle(min(real, SERVICE_SLICE))  # services first, then sleeps
 
     # --- one bar close --------------------------------------------------------------------
     def collect_and_step(self, bar: BarClose, retry: bool = True) -> None:

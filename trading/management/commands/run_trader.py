@@ -58,11 +58,13 @@ def market_clock(start: str | None, speed: str | None) -> clock.Clock:
             f"--clock-speed: expected a number (30: a minute every 2 s), got {speed!r}"
         ) from None
     try:
-        instant = clock.parse_start(start) if start is not None else clock.WallClock().now()
+        instant = clock.parse_start(start) if start is not None else clock.wall_now()
+    except ValueError as exc:
+        raise CommandError(f"--clock-start: {exc}") from None
+    try:
         return clock.SimulatedClock(instant, factor)
     except ValueError as exc:
-        name = "--clock-speed" if "speed" in str(exc) else "--clock-start"
-        raise CommandError(f"{name}: {exc}") from None
+        raise CommandError(f"--clock-speed: {exc}") from None
 
 
 class Command(BaseCommand):
